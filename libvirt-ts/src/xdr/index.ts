@@ -1,0 +1,2 @@
+export { XdrWriter } from './writer.js';
+export { XdrReader, XdrDecodeError } from './reader.js';
