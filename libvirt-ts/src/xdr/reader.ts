@@ -71,13 +71,15 @@ export class XdrReader {
 
   readOpaque(maxLength = 0xffffffff): Buffer {
     const length = this.readUint();
-    if (length > maxLength) throw new XdrDecodeError(`XDR opaque of ${length} bytes exceeds its limit of ${maxLength}`);
+    if (length > maxLength)
+      throw new XdrDecodeError(`XDR opaque of ${length} bytes exceeds its limit of ${maxLength}`);
     return this.readFixedOpaque(length);
   }
 
   readString(maxLength = 0xffffffff): string {
     const length = this.readUint();
-    if (length > maxLength) throw new XdrDecodeError(`XDR string of ${length} bytes exceeds its limit of ${maxLength}`);
+    if (length > maxLength)
+      throw new XdrDecodeError(`XDR string of ${length} bytes exceeds its limit of ${maxLength}`);
     const start = this.take((length + 3) & ~3);
     return this.buffer.toString('utf8', start, start + length);
   }
@@ -88,7 +90,8 @@ export class XdrReader {
 
   readArray<T>(readItem: (reader: this) => T, maxLength = 0xffffffff): T[] {
     const count = this.readUint();
-    if (count > maxLength) throw new XdrDecodeError(`XDR array of ${count} elements exceeds its limit of ${maxLength}`);
+    if (count > maxLength)
+      throw new XdrDecodeError(`XDR array of ${count} elements exceeds its limit of ${maxLength}`);
     // Each element takes at least 4 bytes: refuse counts the message cannot hold before allocating.
     if (count * 4 > this.remaining) {
       throw new XdrDecodeError(`XDR array claims ${count} elements but only ${this.remaining} bytes remain`);

@@ -113,7 +113,11 @@ export class XdrWriter {
   }
 
   /** Variable-length array: a uint count, then each element. */
-  writeArray<T>(items: readonly T[], writeItem: (writer: this, item: T) => void, maxLength = 0xffffffff): this {
+  writeArray<T>(
+    items: readonly T[],
+    writeItem: (writer: this, item: T) => void,
+    maxLength = 0xffffffff,
+  ): this {
     if (items.length > maxLength) {
       throw new RangeError(`XDR array of ${items.length} elements exceeds its limit of ${maxLength}`);
     }

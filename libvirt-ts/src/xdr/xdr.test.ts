@@ -11,7 +11,10 @@ describe('XDR', () => {
   });
 
   it('writes 64-bit values as BigInt, big-endian', () => {
-    const bytes = new XdrWriter().writeUhyper(2n ** 63n + 5n).writeHyper(-2n).toBuffer();
+    const bytes = new XdrWriter()
+      .writeUhyper(2n ** 63n + 5n)
+      .writeHyper(-2n)
+      .toBuffer();
     const reader = new XdrReader(bytes);
     assert.equal(reader.readUhyper(), 2n ** 63n + 5n);
     assert.equal(reader.readHyper(), -2n);
@@ -74,7 +77,13 @@ describe('XDR', () => {
   it('names truncation and impossible values instead of reading garbage', () => {
     assert.throws(() => new XdrReader(Buffer.from([0, 0, 0, 9, 1, 2])).readString(), XdrDecodeError);
     assert.throws(() => new XdrReader(Buffer.from([0, 0, 0, 2])).readBool(), XdrDecodeError);
-    assert.throws(() => new XdrReader(Buffer.from([0xff, 0xff, 0xff, 0xff])).readArray((r) => r.readInt()), XdrDecodeError);
-    assert.throws(() => new XdrReader(Buffer.from([0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8])).readOpaque(4), XdrDecodeError);
+    assert.throws(
+      () => new XdrReader(Buffer.from([0xff, 0xff, 0xff, 0xff])).readArray((r) => r.readInt()),
+      XdrDecodeError,
+    );
+    assert.throws(
+      () => new XdrReader(Buffer.from([0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8])).readOpaque(4),
+      XdrDecodeError,
+    );
   });
 });

@@ -1,0 +1,26 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, readConfig } from './config.js';
+
+describe('hostd config', () => {
+  it('defaults to the system libvirt and the FHS directories', () => {
+    assert.deepEqual(readConfig({}), {
+      libvirtUri: 'qemu:///system',
+      stateDir: '/var/lib/multiverse',
+      runDir: '/run/multiverse',
+      accelerator: 'auto',
+      logLevel: 'info',
+    });
+  });
+
+  it('names every bad variable and what it must be', () => {
+    assert.throws(
+      () => readConfig({ MULTIVERSE_STATE_DIR: 'relative/dir', MULTIVERSE_ACCELERATOR: 'xen' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.code === 'HOSTD_CONFIG_INVALID' &&
+        /MULTIVERSE_STATE_DIR: must be an absolute path/.test(error.message) &&
+        /MULTIVERSE_ACCELERATOR/.test(error.message),
+    );
+  });
+});

@@ -1,0 +1,50 @@
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+
+/** hostd's settings, read from MULTIVERSE_* environment variables and validated before anything starts. */
+export interface HostdConfig {
+  libvirtUri: string;
+  stateDir: string;
+  runDir: string;
+  /** `auto` probes KVM by booting a throw-away guest; `kvm`/`tcg` skip the probe. */
+  accelerator: 'auto' | 'kvm' | 'tcg';
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
+
+const configSchema = z.object({
+  MULTIVERSE_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
+  MULTIVERSE_STATE_DIR: absolutePath.default('/var/lib/multiverse'),
+  MULTIVERSE_RUN_DIR: absolutePath.default('/run/multiverse'),
+  MULTIVERSE_ACCELERATOR: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  MULTIVERSE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export class ConfigError extends Error {
+  readonly code = 'HOSTD_CONFIG_INVALID';
+  override readonly name = 'ConfigError';
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
+  const known = Object.fromEntries(
+    Object.keys(configSchema.shape).map((key) => [key, env[key] || undefined]),
+  );
+  const parsed = configSchema.safeParse(known);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new ConfigError(
+      `invalid hostd settings: ${problems}. Fix the environment variables named and start hostd again.`,
+    );
+  }
+  const values = parsed.data;
+  return {
+    libvirtUri: values.MULTIVERSE_LIBVIRT_URI,
+    stateDir: values.MULTIVERSE_STATE_DIR,
+    runDir: values.MULTIVERSE_RUN_DIR,
+    accelerator: values.MULTIVERSE_ACCELERATOR,
+    logLevel: values.MULTIVERSE_LOG_LEVEL,
+  };
+}

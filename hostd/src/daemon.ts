@@ -1,0 +1,120 @@
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LibvirtClient } from '@multiverse/libvirt-ts';
+import { probeAccelerator } from './accelerator-probe.js';
+import type { AcceleratorDecision } from './accelerator-probe.js';
+import type { HostdConfig } from './config.js';
+import { LibvirtSession } from './libvirt-session.js';
+import type { Logger } from './log.js';
+
+/** What hostd tells about itself in `<runDir>/hostd.status.json` (read by scripts/up.sh and, later, `mvctl host info`). */
+export interface HostdStatus {
+  pid: number;
+  startedAt: string;
+  libvirtUri: string;
+  connected: boolean;
+  hypervisorVersion?: string;
+  libvirtVersion?: string;
+  hostname?: string;
+  accelerator?: AcceleratorDecision;
+}
+
+async function writeFileAtomic(path: string, contents: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(contents);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}
+
+export class HostDaemon {
+  private readonly session: LibvirtSession;
+  private accelerator: AcceleratorDecision | undefined;
+  private readonly status: HostdStatus;
+
+  constructor(
+    private readonly config: HostdConfig,
+    private readonly logger: Logger,
+  ) {
+    this.session = new LibvirtSession({ uri: config.libvirtUri, logger: logger.child('libvirt') });
+    this.status = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      libvirtUri: config.libvirtUri,
+      connected: false,
+    };
+    this.session.on('connected', (client: LibvirtClient) => void this.onConnected(client));
+    this.session.on('disconnected', () => {
+      this.status.connected = false;
+      void this.publishStatus();
+    });
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.config.runDir, { recursive: true, mode: 0o755 });
+    await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
+    await this.publishStatus();
+    this.session.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.session.stop();
+  }
+
+  private async onConnected(client: LibvirtClient): Promise<void> {
+    try {
+      const [hypervisor, library, hostname] = await Promise.all([
+        client.getVersion(),
+        client.getLibVersion(),
+        client.getHostname(),
+      ]);
+      Object.assign(this.status, {
+        connected: true,
+        hypervisorVersion: `${hypervisor.major}.${hypervisor.minor}.${hypervisor.release}`,
+        libvirtVersion: `${library.major}.${library.minor}.${library.release}`,
+        hostname,
+      });
+      this.logger.info('connected to libvirtd', {
+        uri: this.config.libvirtUri,
+        hypervisor: this.status.hypervisorVersion,
+        libvirt: this.status.libvirtVersion,
+        hostname,
+      });
+      this.accelerator ??= await this.decideAccelerator(client);
+      this.status.accelerator = this.accelerator;
+      await this.publishStatus();
+    } catch (error) {
+      this.logger.error('setting up the libvirt connection failed', { error: (error as Error).message });
+    }
+  }
+
+  private async decideAccelerator(client: LibvirtClient): Promise<AcceleratorDecision> {
+    const { accelerator } = this.config;
+    const decision =
+      accelerator === 'auto'
+        ? await probeAccelerator(client, { workDir: join(this.config.runDir, 'probe') })
+        : { accelerator, reason: `forced by MULTIVERSE_ACCELERATOR=${accelerator}` };
+    if (decision.accelerator === 'kvm') {
+      this.logger.info('KVM works: domains run with hardware virtualization', { reason: decision.reason });
+    } else {
+      this.logger.warn(
+        'KVM does not run guests here: every domain uses TCG (software emulation, much slower)',
+        {
+          reason: decision.reason,
+        },
+      );
+    }
+    return decision;
+  }
+
+  private async publishStatus(): Promise<void> {
+    await writeFileAtomic(
+      join(this.config.runDir, 'hostd.status.json'),
+      JSON.stringify(this.status, null, 2) + '\n',
+    );
+  }
+}
