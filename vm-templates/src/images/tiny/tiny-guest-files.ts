@@ -1,0 +1,84 @@
+import { READY_LINE_PREFIX, SERIAL_PROTOCOL_VERSION } from '../serial-protocol.js';
+
+/** Hostname of a tiny guest booted without `multiverse.hostname=` on its kernel command line. */
+export const TINY_DEFAULT_HOSTNAME = 'tiny';
+
+/** Kernel command-line parameter that names the guest (the kernel ignores dotted unknown parameters). */
+export const HOSTNAME_KERNEL_PARAMETER = 'multiverse.hostname';
+
+export interface GuestFile {
+  readonly path: string;
+  readonly mode: number;
+  readonly contents: string;
+}
+
+/**
+ * /init: the kernel runs it as PID 1. It prepares the pseudo file systems, names the machine,
+ * announces READY on ttyS0 (see serial-protocol.ts) and hands PID 1 to busybox init, which
+ * reaps orphans and respawns the console shell if it exits (a shell as PID 1 would panic the
+ * kernel on `exit`).
+ */
+const INIT_SCRIPT = `#!/bin/sh
+# Multiverse tiny guest, PID 1 until busybox init takes over. Protocol: vm-templates/README.md.
+set -f
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+
+mount -t proc -o nosuid,nodev,noexec proc /proc
+mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
+mkdir -p /dev/pts
+mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
+
+guest_hostname=${TINY_DEFAULT_HOSTNAME}
+for parameter in $(cat /proc/cmdline); do
+  case "$parameter" in
+    ${HOSTNAME_KERNEL_PARAMETER}=*) guest_hostname="\${parameter#${HOSTNAME_KERNEL_PARAMETER}=}" ;;
+  esac
+done
+# Only RFC 1123 labels: anything else on the command line falls back to the default.
+case "$guest_hostname" in
+  '' | -* | *- | *[!a-z0-9-]*) guest_hostname=${TINY_DEFAULT_HOSTNAME} ;;
+esac
+[ \${#guest_hostname} -le 63 ] || guest_hostname=${TINY_DEFAULT_HOSTNAME}
+hostname "$guest_hostname"
+
+read -r boot_id < /proc/sys/kernel/random/boot_id
+read -r uptime_seconds _ < /proc/uptime
+# The leading newline puts the announcement at the start of a line whatever the console held before.
+printf '\\n${READY_LINE_PREFIX} v${SERIAL_PROTOCOL_VERSION} boot_id=%s uptime=%s hostname=%s\\n' \\
+  "$boot_id" "$uptime_seconds" "$guest_hostname" > /dev/ttyS0
+
+exec /sbin/init
+`;
+
+/** busybox init's table: a login shell on the serial console, respawned when it exits. */
+const INITTAB = `# Multiverse tiny guest: busybox init table.
+ttyS0::respawn:-/bin/sh
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/umount -a -r
+`;
+
+/** Read by the console's login shell; the prompt is \`<hostname>:<cwd># \`. */
+const PROFILE = `export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+export HOME=/root
+PS1='\\h:\\w\\$ '
+`;
+
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\n';
+const GROUP = 'root:x:0:\ntty:x:5:\n';
+
+/** The tiny guest's own files, besides busybox and its applet links. */
+export function tinyGuestFiles(): readonly GuestFile[] {
+  return [
+    { path: 'init', mode: 0o755, contents: INIT_SCRIPT },
+    { path: 'etc/inittab', mode: 0o644, contents: INITTAB },
+    { path: 'etc/profile', mode: 0o644, contents: PROFILE },
+    { path: 'etc/passwd', mode: 0o644, contents: PASSWD },
+    { path: 'etc/group', mode: 0o644, contents: GROUP },
+  ];
+}
+
+/** The prompt of the tiny guest's console shell in its first directory, `/`. */
+export function tinyShellPrompt(hostname: string): string {
+  return `${hostname}:/# `;
+}
