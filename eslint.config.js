@@ -26,7 +26,11 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@multiverse/*/*'], message: 'Import other packages only through their public entry.' }] },
+        {
+          patterns: [
+            { group: ['@multiverse/*/*'], message: 'Import other packages only through their public entry.' },
+          ],
+        },
       ],
     },
   },
