@@ -1,4 +1,6 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { release } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LibvirtClient } from '@multiverse/libvirt-ts';
 import { probeAccelerator } from './accelerator-probe.js';
@@ -84,7 +86,7 @@ export class HostDaemon {
         libvirt: this.status.libvirtVersion,
         hostname,
       });
-      this.accelerator ??= await this.decideAccelerator(client);
+      this.accelerator ??= await this.decideAccelerator(client, this.status.hypervisorVersion ?? 'unknown');
       this.status.accelerator = this.accelerator;
       await this.publishStatus();
     } catch (error) {
@@ -92,11 +94,14 @@ export class HostDaemon {
     }
   }
 
-  private async decideAccelerator(client: LibvirtClient): Promise<AcceleratorDecision> {
+  private async decideAccelerator(
+    client: LibvirtClient,
+    hypervisorVersion: string,
+  ): Promise<AcceleratorDecision> {
     const { accelerator } = this.config;
     const decision =
       accelerator === 'auto'
-        ? await probeAccelerator(client, { workDir: join(this.config.runDir, 'probe') })
+        ? await this.probeOrReuse(client, hypervisorVersion)
         : { accelerator, reason: `forced by MULTIVERSE_ACCELERATOR=${accelerator}` };
     if (decision.accelerator === 'kvm') {
       this.logger.info('KVM works: domains run with hardware virtualization', { reason: decision.reason });
@@ -108,6 +113,32 @@ export class HostDaemon {
         },
       );
     }
+    return decision;
+  }
+
+  /**
+   * The probe boots a guest (up to ~10 s when KVM hangs), so its verdict is kept and reused until the host
+   * kernel, QEMU or the presence of /dev/kvm changes — the things that decide whether KVM can run guests.
+   */
+  private async probeOrReuse(client: LibvirtClient, hypervisorVersion: string): Promise<AcceleratorDecision> {
+    const cachePath = join(this.config.stateDir, 'accelerator.json');
+    const hostKey = `kernel=${release()} qemu=${hypervisorVersion} kvm-device=${existsSync('/dev/kvm')}`;
+    try {
+      const cached = JSON.parse(await readFile(cachePath, 'utf8')) as {
+        hostKey?: unknown;
+        decision?: AcceleratorDecision;
+      };
+      if (cached.hostKey === hostKey && cached.decision) {
+        return {
+          ...cached.decision,
+          reason: `${cached.decision.reason} (probed earlier on this host: ${hostKey})`,
+        };
+      }
+    } catch {
+      // No verdict yet, or an unreadable one: probe again.
+    }
+    const decision = await probeAccelerator(client, { workDir: join(this.config.runDir, 'probe') });
+    await writeFileAtomic(cachePath, JSON.stringify({ hostKey, decision }, null, 2) + '\n');
     return decision;
   }
 

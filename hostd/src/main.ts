@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-import { readConfig } from './config.js';
+import { ConfigError, readConfig } from './config.js';
+import type { HostdConfig } from './config.js';
 import { HostDaemon } from './daemon.js';
 import { createLogger } from './log.js';
 
-const config = readConfig();
+let config: HostdConfig;
+try {
+  config = readConfig();
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`hostd: ${error.code}: ${error.message}\n`);
+  process.exit(2);
+}
 const logger = createLogger('hostd', { minLevel: config.logLevel });
 const daemon = new HostDaemon(config, logger);
 
