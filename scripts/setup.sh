@@ -14,7 +14,7 @@ DEBIAN_PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
   busybox-static cpio zstd
-  zbar-tools
+  zbar-tools libxml2-utils
   linux-image-cloud-amd64
   python3 make g++ git ca-certificates
 )

@@ -47,3 +47,73 @@ export {
 } from './images/tiny/tiny-guest-files.js';
 export { DEFAULT_BUSYBOX_PACKAGE, DEFAULT_KERNEL_PACKAGE } from './images/tiny/tiny-inputs.js';
 export type { TinyImageInputs, TinyImageSources } from './images/tiny/tiny-inputs.js';
+export { formatByteSize, parseByteSize } from './templates/byte-size.js';
+export { parseDurationSeconds } from './templates/duration.js';
+export { TemplateError, formatTemplateIssue } from './templates/template-error.js';
+export type { TemplateErrorCode, TemplateIssue } from './templates/template-error.js';
+export {
+  MAX_TEMPLATE_BYTES,
+  loadTemplateDirectory,
+  loadTemplateFile,
+  parseTemplate,
+  shippedTemplatesDirectory,
+  templateFormatOf,
+} from './templates/template-loader.js';
+export type { TemplateFormat, TemplateSource } from './templates/template-loader.js';
+export {
+  BOOT_MODES,
+  PINNING_CLASSES,
+  ROUTER_TUNNELS,
+  TEMPLATE_LIMITS,
+  VM_ROLES,
+  VOLUMES,
+} from './templates/template-schema.js';
+export type {
+  BootMode,
+  PinningClass,
+  RouterTunnel,
+  VmRole,
+  VmTemplate,
+  Volume,
+  VolumeSizes,
+} from './templates/template-schema.js';
+export {
+  NO_ROUTER,
+  RESERVED_VM_NAMES,
+  VM_NAME_PATTERN,
+  VM_NAME_RULE,
+  formatImageSelector,
+  isVmName,
+  parseImageSelector,
+} from './templates/vm-names.js';
+export type { ImageSelector } from './templates/vm-names.js';
+export { formatCpuSet } from './domain-xml/cpu-set.js';
+export { domainElement, generateDomainXml } from './domain-xml/domain-xml.js';
+export type { DomainType, DomainXmlOptions } from './domain-xml/domain-xml.js';
+export { DomainXmlError } from './domain-xml/domain-xml-error.js';
+export type { DomainXmlErrorCode } from './domain-xml/domain-xml-error.js';
+export {
+  CHECKPOINT_LIMITS,
+  VM_METADATA_ELEMENT,
+  VM_METADATA_NAMESPACE,
+  VM_METADATA_PREFIX,
+  renderVmMetadataForLibvirt,
+  vmMetadataElement,
+} from './domain-xml/vm-metadata.js';
+export type { VmCheckpoint, VmMetadata } from './domain-xml/vm-metadata.js';
+export { readVmMetadata, readVmMetadataElement } from './domain-xml/vm-metadata-reader.js';
+export { INTERFACE_PURPOSES, buildVmModel } from './domain-xml/vm-model.js';
+export type {
+  DiskPurpose,
+  InterfacePurpose,
+  VmDisk,
+  VmInstanceFacts,
+  VmInterface,
+  VmModel,
+} from './domain-xml/vm-model.js';
+export { XmlError } from './domain-xml/xml-error.js';
+export type { XmlErrorCode } from './domain-xml/xml-error.js';
+export { attributeOf, elementsOf, parseXml, textOf } from './domain-xml/xml-reader.js';
+export type { ParsedAttribute, ParsedElement, XmlReaderLimits } from './domain-xml/xml-reader.js';
+export { element, escapeAttribute, escapeText, renderXml } from './domain-xml/xml-writer.js';
+export type { XmlAttributes, XmlElement, XmlNode } from './domain-xml/xml-writer.js';

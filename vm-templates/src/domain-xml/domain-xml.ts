@@ -1,0 +1,111 @@
+import { HOSTNAME_KERNEL_PARAMETER } from '../images/tiny/tiny-guest-files.js';
+import { formatCpuSet } from './cpu-set.js';
+import { vmMetadataElement } from './vm-metadata.js';
+import type { VmModel } from './vm-model.js';
+import { element, renderXml } from './xml-writer.js';
+import type { XmlElement } from './xml-writer.js';
+
+/** `kvm` in production; `qemu` (TCG) where KVM cannot run vCPUs, as on the build machine. */
+export type DomainType = 'kvm' | 'qemu';
+
+export interface DomainXmlOptions {
+  readonly domainType: DomainType;
+}
+
+/**
+ * The libvirt domain XML of a validated VM model. Every value goes through the XML writer, which
+ * escapes it; nothing here concatenates a value into markup.
+ */
+export function generateDomainXml(model: VmModel, options: DomainXmlOptions): string {
+  return renderXml(domainElement(model, options));
+}
+
+export function domainElement(model: VmModel, options: DomainXmlOptions): XmlElement {
+  const memoryKiB = model.memoryBytes / 1024;
+  return element(
+    'domain',
+    { type: options.domainType },
+    element('name', {}, model.name),
+    element('uuid', {}, model.uuid),
+    model.description !== '' && element('description', {}, model.description),
+    element('metadata', {}, vmMetadataElement(model.metadata)),
+    element('memory', { unit: 'KiB' }, String(memoryKiB)),
+    element('currentMemory', { unit: 'KiB' }, String(memoryKiB)),
+    element('vcpu', { placement: 'static' }, String(model.template.vcpus)),
+    cpuTuneElement(model),
+    osElement(model),
+    element('features', {}, element('acpi')),
+    // UTC, not the host's zone: a VM behind Tor must not give away where the host is.
+    element('clock', { offset: 'utc' }),
+    // Every way a guest ends stops the domain. A reboot included: the root volume is fresh only
+    // when hostd starts the VM again, and a crash is hostd's cue to boot the fallback VM.
+    element('on_poweroff', {}, 'destroy'),
+    element('on_reboot', {}, 'destroy'),
+    element('on_crash', {}, 'destroy'),
+    devicesElement(model),
+  );
+}
+
+function cpuTuneElement(model: VmModel): XmlElement {
+  const pinning = model.cpuPinning;
+  return element(
+    'cputune',
+    {},
+    element('shares', {}, String(model.cpuShares)),
+    ...(pinning === null
+      ? []
+      : [
+          ...pinning.vcpus.map((cpus, vcpu) => element('vcpupin', { vcpu, cpuset: formatCpuSet(cpus) })),
+          element('emulatorpin', { cpuset: formatCpuSet(pinning.emulator) }),
+        ]),
+  );
+}
+
+function osElement(model: VmModel): XmlElement {
+  const type = element('type', { arch: 'x86_64', machine: 'q35' }, 'hvm');
+  if (model.kernel === null) return element('os', {}, type, element('boot', { dev: 'hd' }));
+  // The VM's name is a valid hostname by construction; the guest reports it back in its READY line.
+  const hostname = `${HOSTNAME_KERNEL_PARAMETER}=${model.name}`;
+  const commandLine = model.kernel.arguments === '' ? hostname : `${model.kernel.arguments} ${hostname}`;
+  return element(
+    'os',
+    {},
+    type,
+    element('kernel', {}, model.kernel.kernelPath),
+    element('initrd', {}, model.kernel.initrdPath),
+    element('cmdline', {}, commandLine),
+  );
+}
+
+function devicesElement(model: VmModel): XmlElement {
+  return element(
+    'devices',
+    {},
+    ...model.disks.map((disk) =>
+      element(
+        'disk',
+        { type: 'file', device: 'disk' },
+        element('driver', { name: 'qemu', type: 'qcow2', discard: 'unmap' }),
+        element('source', { file: disk.path }),
+        element('target', { dev: disk.device, bus: 'virtio' }),
+        disk.readOnly && element('readonly'),
+      ),
+    ),
+    ...model.interfaces.map((networkInterface) =>
+      element(
+        'interface',
+        { type: 'network' },
+        element('mac', { address: networkInterface.mac }),
+        element('source', { network: networkInterface.network }),
+        element('model', { type: 'virtio' }),
+      ),
+    ),
+    element('serial', { type: 'pty' }, element('target', { port: 0 })),
+    element('console', { type: 'pty' }, element('target', { type: 'serial', port: 0 })),
+    // Less device surface for a guest to attack: no USB controller, no balloon (which also lets a
+    // guest learn about host memory pressure). Entropy comes from the host, fresh for every clone.
+    element('controller', { type: 'usb', model: 'none' }),
+    element('memballoon', { model: 'none' }),
+    element('rng', { model: 'virtio' }, element('backend', { model: 'random' }, '/dev/urandom')),
+  );
+}
