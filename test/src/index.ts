@@ -3,5 +3,3 @@ export { LifecycleRecorder, LifecycleTimeoutError } from './fixtures/lifecycle-r
 export { sharedTinyImage, testImagesDirectory } from './fixtures/shared-images.js';
 export { tinyDomainXml } from './fixtures/tiny-domain-xml.js';
 export type { TinyDomainSpec } from './fixtures/tiny-domain-xml.js';
-export { XmlBuildError, element, escapeAttribute, escapeText, renderXml } from './fixtures/xml-builder.js';
-export type { XmlAttributeValue, XmlElement, XmlNode } from './fixtures/xml-builder.js';
