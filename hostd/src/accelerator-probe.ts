@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { LibvirtClient } from '@multiverse/libvirt-ts';
+import { element, renderXml } from '@multiverse/vm-templates';
 
 /** Which of QEMU's accelerators hostd gives domains: `kvm` (`<domain type='kvm'>`) or `tcg` (`type='qemu'`). */
 export type Accelerator = 'kvm' | 'tcg';
@@ -23,10 +24,6 @@ export interface AcceleratorProbeOptions {
 
 const KERNEL_BANNER = 'Linux version';
 
-function escapeXmlText(value: string): string {
-  return value.replace(/[<>&'"]/g, (char) => `&#${char.charCodeAt(0)};`);
-}
-
 /** Finds a kernel the probe can boot, preferring Debian's cloud kernel (small and fast to start). */
 export async function findHostKernel(bootDir = '/boot'): Promise<string | undefined> {
   const kernels = (await readdir(bootDir).catch(() => [] as string[]))
@@ -39,18 +36,30 @@ export async function findHostKernel(bootDir = '/boot'): Promise<string | undefi
 
 function probeDomainXml(type: 'kvm' | 'qemu', name: string, kernelPath: string, serialLog: string): string {
   // A guest with no disk that panics at once (no root device) and is destroyed instead of rebooted.
-  return [
-    `<domain type='${type}'>`,
-    `<name>${escapeXmlText(name)}</name>`,
-    `<memory unit='MiB'>128</memory>`,
-    `<vcpu>1</vcpu>`,
-    `<os><type arch='x86_64' machine='pc'>hvm</type>`,
-    `<kernel>${escapeXmlText(kernelPath)}</kernel>`,
-    `<cmdline>console=ttyS0 panic=-1</cmdline></os>`,
-    `<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>`,
-    `<devices><serial type='pty'><log file='${escapeXmlText(serialLog)}' append='off'/></serial></devices>`,
-    `</domain>`,
-  ].join('');
+  return renderXml(
+    element(
+      'domain',
+      { type },
+      element('name', {}, name),
+      element('memory', { unit: 'MiB' }, '128'),
+      element('vcpu', {}, '1'),
+      element(
+        'os',
+        {},
+        element('type', { arch: 'x86_64', machine: 'pc' }, 'hvm'),
+        element('kernel', {}, kernelPath),
+        element('cmdline', {}, 'console=ttyS0 panic=-1'),
+      ),
+      element('on_poweroff', {}, 'destroy'),
+      element('on_reboot', {}, 'destroy'),
+      element('on_crash', {}, 'destroy'),
+      element(
+        'devices',
+        {},
+        element('serial', { type: 'pty' }, element('log', { file: serialLog, append: 'off' })),
+      ),
+    ),
+  );
 }
 
 export type GuestBootResult =
