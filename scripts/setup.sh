@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
   busybox-static cpio zstd
   zbar-tools libxml2-utils
+  tor curl
   linux-image-cloud-amd64
   python3 make g++ git ca-certificates
 )

@@ -1,0 +1,77 @@
+// The Tor control-port client.
+export { TorControlClient } from './control/client.js';
+export type {
+  TorControlClientOptions,
+  TorControlEndpoint,
+  TorCredentials,
+  TorConfigValue,
+  TorSignal,
+} from './control/client.js';
+export { TorControlError } from './control/errors.js';
+export type { TorControlErrorCode } from './control/errors.js';
+export { parseTorEvent, parseBootstrapPhase, parseCircuitStatus, parseRelayName } from './control/events.js';
+export type {
+  TorEvent,
+  TorEventName,
+  BootstrapEvent,
+  StatusEvent,
+  CircuitEvent,
+  CircuitStatus,
+  StreamEvent,
+  StreamStatus,
+  HsDescriptorEvent,
+  HsDescriptorAction,
+  OtherEvent,
+  RelayName,
+} from './control/events.js';
+export {
+  generateOnionClientAuthKeyPair,
+  isOnionServiceId,
+  toOnionServiceId,
+} from './control/onion-service.js';
+export type {
+  AddOnionFlag,
+  AddOnionRequest,
+  AddOnionResult,
+  OnionClientAuthKeyPair,
+  OnionPortMapping,
+  OnionPortTarget,
+} from './control/onion-service.js';
+export type { ProtocolInfo, TorAuthMethod } from './control/protocol-info.js';
+export type { ControlReply, ReplyLine, ReplyLineKind } from './control/reply-parser.js';
+
+// The private Tor network for tests (this and other packages').
+export { startTestTorNetwork } from './test-network/network.js';
+export type {
+  TestTorNetwork,
+  TestTorNetworkOptions,
+  TestTorClient,
+  TestOnionService,
+  AddTestOnionServiceOptions,
+  StartTestClientOptions,
+  TestTorNode,
+} from './test-network/network.js';
+export type { TestNodeRole, DirectoryAuthority } from './test-network/torrc.js';
+export { TestTorNetworkError } from './test-network/errors.js';
+export type { TestTorNetworkErrorCode } from './test-network/errors.js';
+export { startLoopbackHttpServer, httpGetOverSocket } from './test-network/loopback-http.js';
+export type { LoopbackHttpServer } from './test-network/loopback-http.js';
+
+// The userspace socket bridge, and the SOCKS5/HTTP CONNECT clients its tests and users need.
+export { connectThroughSocks5, socks5Handshake } from './bridge/socks5-client.js';
+export type { Socks5ConnectOptions, SocksProxyEndpoint } from './bridge/socks5-client.js';
+export { Socks5Error } from './bridge/socks5-error.js';
+export type { Socks5ErrorCode } from './bridge/socks5-error.js';
+
+export { SocketBridge, SocketBridgeError } from './bridge/bridge.js';
+export type {
+  SocketBridgeOptions,
+  SocketBridgeErrorCode,
+  BridgeClient,
+  BridgeClientOptions,
+  BridgeConnectionRecord,
+  BridgeProtocol,
+} from './bridge/bridge.js';
+export { SOCKS_REPLY, describeSocksReply } from './bridge/socks5-protocol.js';
+export { httpConnectOverUnixSocket } from './bridge/http-connect-client.js';
+export type { HttpConnectResponse } from './bridge/http-connect-client.js';
