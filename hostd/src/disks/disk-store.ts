@@ -1,0 +1,611 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  FROZEN_LAYER_MODE,
+  WRITABLE_LAYER_MODE,
+  checkpointTop,
+  createOverlayWithQemuImg,
+  findCheckpoint,
+  mergeAwayCheckpoint,
+  recoverFromJournal,
+  requirePrivate,
+  revertToCheckpoint,
+  type ChainContext,
+  type OverlayCreator,
+  type RecoveryOutcome,
+} from './chain-operations.js';
+import { DiskError, isNodeError } from './errors.js';
+import { fsyncDirectory, fsyncPath, removeFileDurably, renameDurably } from './durable-fs.js';
+import { acquireFileLock } from './file-lock.js';
+import { ImageStore } from './image-store.js';
+import { readJournal } from './journal.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { readManifest, writeManifest, type CheckpointRecord, type DiskManifest } from './manifest.js';
+import {
+  assertCheckpointId,
+  assertDiskSize,
+  assertVmName,
+  formatImageRef,
+  newLayerId,
+  parseImageRef,
+  type ImageRef,
+} from './names.js';
+import { QemuImg } from './qemu-img.js';
+import { VmLayout } from './vm-layout.js';
+import type { Logger } from '../log.js';
+
+export interface DiskStoreOptions {
+  imagesDir: string;
+  vmsDir: string;
+  /** Most layers a private chain may have (checkpoints + top); older unpinned layers are merged to stay under. */
+  maxChainDepth?: number;
+  /** How long to wait for another hostd process holding a VM's lock before failing with CHAIN_BUSY. */
+  lockWaitMs?: number;
+  qemuImg?: QemuImg;
+  logger?: Logger;
+  /**
+   * Called after every durable step of a chain operation (`checkpoint:overlay-created`, …). For the crash tests,
+   * which stop the process there; leave unset otherwise.
+   */
+  onStep?: (step: string) => void | Promise<void>;
+}
+
+export interface CreateVmDisksRequest {
+  /** `name@sha256` of a base image in the image store. */
+  base: string | ImageRef;
+  /** Size of the persistent, checkpointed volume; null for roles that keep nothing (routers, disposables). */
+  privateSizeBytes: number | null;
+  /** Size of the scratch volume recreated empty at every start; null for none. */
+  volatileSizeBytes: number | null;
+  /** Unpinned checkpoints to keep after each checkpoint; null: keep all (the chain depth still bounds them). */
+  keepUnpinned?: number | null;
+}
+
+export interface Checkpoint {
+  id: string;
+  createdAt: string;
+  message: string;
+  pinned: boolean;
+  /** Bytes the checkpoint's layer occupies on the host disk: what deleting it would free, at most. */
+  sizeBytes: number;
+}
+
+export interface CheckpointOptions {
+  message?: string;
+  pinned?: boolean;
+  /** Overrides the VM's keepUnpinned for this checkpoint's pruning. */
+  keep?: number;
+}
+
+/** What a domain definition needs to attach the VM's disks (all qcow2; backing formats are in the headers). */
+export interface StartDisks {
+  root: string;
+  private: string | null;
+  volatile: string | null;
+}
+
+export interface RecoveryReport extends RecoveryOutcome {
+  vm: string;
+}
+
+const DEFAULT_MAX_CHAIN_DEPTH = 16;
+const DEFAULT_LOCK_WAIT_MS = 10_000;
+const MAX_MESSAGE_LENGTH = 1000;
+
+/**
+ * Disk chains of stopped VMs, on the Qubes volume model:
+ *  - root: a fresh qcow2 overlay on the (read-only, content-addressed) base image at every start, deleted at stop,
+ *    so nothing a VM writes to its root outlives a restart;
+ *  - private: a chain of qcow2 layers that persists; a checkpoint freezes the top layer and starts a new one;
+ *  - volatile: an empty qcow2 made at start and deleted at stop.
+ * Operations on one VM are serialised (in this process and, through a lock file, across processes), and each
+ * multi-step change is journaled so that whoever next touches the VM finishes or undoes it.
+ */
+export class DiskStore {
+  readonly images: ImageStore;
+  private readonly qemuImg: QemuImg;
+  private readonly maxChainDepth: number;
+  private readonly lockWaitMs: number;
+  private readonly mutex = new KeyedMutex();
+
+  private readonly options: DiskStoreOptions;
+
+  constructor(options: DiskStoreOptions) {
+    // Absolute, so that layer paths compare equal to backing paths qemu-img reports.
+    this.options = { ...options, imagesDir: resolve(options.imagesDir), vmsDir: resolve(options.vmsDir) };
+    this.qemuImg = options.qemuImg ?? new QemuImg();
+    this.images = new ImageStore(this.options.imagesDir, this.qemuImg);
+    this.maxChainDepth = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
+    if (!Number.isSafeInteger(this.maxChainDepth) || this.maxChainDepth < 2) {
+      throw new DiskError(
+        'DISK_OPTIONS_INVALID',
+        `maxChainDepth must be an integer of at least 2 (one checkpoint and the top).`,
+      );
+    }
+    this.lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  }
+
+  /** Makes a VM's disks: a manifest and an empty first private layer. O(1) in the base image's size. */
+  async createVm(vmName: string, request: CreateVmDisksRequest): Promise<DiskManifest> {
+    const vm = assertVmName(vmName);
+    const base = parseImageRef(
+      typeof request.base === 'string' ? request.base : formatImageRef(request.base),
+    );
+    const privateSize =
+      request.privateSizeBytes === null ? null : assertDiskSize(request.privateSizeBytes, 'private volume');
+    const volatileSize =
+      request.volatileSizeBytes === null
+        ? null
+        : assertDiskSize(request.volatileSizeBytes, 'volatile volume');
+    const keepUnpinned = request.keepUnpinned == null ? null : assertKeep(request.keepUnpinned, 1);
+    const layout = this.layout(vm);
+    return this.withVmLock(layout, async () => {
+      if ((await readManifest(layout.manifest)) !== null || (await exists(layout.dir))) {
+        throw new DiskError(
+          'VM_DISKS_EXIST',
+          `VM ${vm} already has disks in ${layout.dir}. Delete the VM first or pick another name.`,
+        );
+      }
+      await this.images.assertPresent(base);
+      const staging = join(
+        this.options.vmsDir,
+        `${VmLayout.creatingPrefix(vm)}${randomBytes(6).toString('hex')}`,
+      );
+      const stagingLayout = new VmLayout(vm, staging, layout.lock);
+      await mkdir(stagingLayout.privateDir, { recursive: true, mode: 0o700 });
+      const firstLayer = newLayerId();
+      if (privateSize !== null) {
+        await this.qemuImg.createBlank(stagingLayout.layer(firstLayer), privateSize);
+        await chmod(stagingLayout.layer(firstLayer), WRITABLE_LAYER_MODE);
+        await fsyncPath(stagingLayout.layer(firstLayer));
+        await fsyncDirectory(stagingLayout.privateDir);
+      }
+      const manifest: DiskManifest = {
+        format: 1,
+        vm,
+        generation: 0,
+        base: formatImageRef(base),
+        volatileSizeBytes: volatileSize,
+        keepUnpinned,
+        private: privateSize === null ? null : { sizeBytes: privateSize, checkpoints: [], top: firstLayer },
+      };
+      const written = await writeManifest(stagingLayout.manifest, manifest);
+      await renameDurably(staging, layout.dir);
+      return written;
+    });
+  }
+
+  /** Deletes every disk file of the VM (its lock file stays: a waiter may hold it open). */
+  async deleteVm(vmName: string): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    await this.withVmLock(layout, async () => {
+      await this.requireManifest(layout);
+      const doomed = join(
+        this.options.vmsDir,
+        `${VmLayout.deletingPrefix(layout.vm)}${randomBytes(6).toString('hex')}`,
+      );
+      await renameDurably(layout.dir, doomed);
+      await rm(doomed, { recursive: true, force: true });
+    });
+  }
+
+  /** The manifest, e.g. to mirror into the domain's metadata. */
+  async manifest(vmName: string): Promise<DiskManifest> {
+    const layout = this.layout(assertVmName(vmName));
+    return this.withVmLock(layout, () => this.requireManifest(layout));
+  }
+
+  /**
+   * Verifies the base image, then makes a fresh root overlay on it and an empty volatile volume (replacing any
+   * left by a run that was never cleaned up). Returns the paths for the domain definition.
+   */
+  async prepareForStart(vmName: string): Promise<StartDisks> {
+    const layout = this.layout(assertVmName(vmName));
+    return this.withVmLock(layout, async () => {
+      const manifest = await this.requireManifest(layout);
+      const base = parseImageRef(manifest.base);
+      await this.images.verify(base);
+      await mkdir(layout.runDir, { recursive: true, mode: 0o700 });
+      await this.replaceWith(layout.root, (staging) =>
+        this.qemuImg.createOverlay(staging, this.images.pathOf(base)),
+      );
+      let volatile: string | null = null;
+      if (manifest.volatileSizeBytes !== null) {
+        const size = manifest.volatileSizeBytes;
+        await this.replaceWith(layout.volatile, (staging) => this.qemuImg.createBlank(staging, size));
+        volatile = layout.volatile;
+      }
+      const top = manifest.private === null ? null : layout.layer(manifest.private.top);
+      if (top !== null && !(await exists(top))) {
+        throw new DiskError(
+          'CHAIN_INCONSISTENT',
+          `the private volume's top layer ${top} named by the manifest of VM ${layout.vm} is missing. Restore the VM from a backup.`,
+        );
+      }
+      return { root: layout.root, private: top, volatile };
+    });
+  }
+
+  /** Deletes the root overlay and the volatile volume: what the VM wrote there is gone. Idempotent. */
+  async cleanupAfterStop(vmName: string): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    await this.withVmLock(layout, async () => {
+      await this.requireManifest(layout);
+      for (const path of [layout.root, layout.volatile]) {
+        await removeFileDurably(VmLayout.staging(path));
+        await removeFileDurably(path);
+      }
+    });
+  }
+
+  /**
+   * Freezes the private volume's top layer as a checkpoint and starts a new top on it (O(1)), merging the oldest
+   * unpinned checkpoints first if the chain would grow past its depth limit, and after it if there are more
+   * unpinned checkpoints than `keep`. `createOverlay` is how the new top is made: by default qemu-img, which is
+   * right for a stopped VM; the live path passes a libvirt disk-only external snapshot.
+   */
+  async checkpoint(
+    vmName: string,
+    options: CheckpointOptions = {},
+    createOverlay?: OverlayCreator,
+  ): Promise<Checkpoint> {
+    const layout = this.layout(assertVmName(vmName));
+    const message = assertMessage(options.message ?? '');
+    const pinned = options.pinned ?? false;
+    if (typeof pinned !== 'boolean')
+      throw new DiskError('CHECKPOINT_OPTIONS_INVALID', 'pinned must be true or false.');
+    const keepOverride = options.keep === undefined ? undefined : assertKeep(options.keep, 1);
+    return this.withVmLock(layout, async (ctx) => {
+      let manifest = await this.requireManifest(layout);
+      const layersAfter = () => requirePrivate(manifest).checkpoints.length + 2;
+      while (layersAfter() > this.maxChainDepth) {
+        const oldest = requirePrivate(manifest).checkpoints.find((checkpoint) => !checkpoint.pinned);
+        if (oldest === undefined) {
+          throw new DiskError(
+            'CHAIN_DEPTH_LIMIT',
+            `VM ${layout.vm} has ${requirePrivate(manifest).checkpoints.length} pinned checkpoints, the most its chain depth (${this.maxChainDepth}) allows. Unpin or delete one first.`,
+          );
+        }
+        manifest = await mergeAwayCheckpoint(ctx, manifest, oldest.id);
+      }
+      const frozenId = requirePrivate(manifest).top;
+      manifest = await checkpointTop(
+        ctx,
+        manifest,
+        { message, pinned },
+        createOverlay ?? createOverlayWithQemuImg(ctx),
+      );
+      const keep = keepOverride ?? manifest.keepUnpinned;
+      if (keep !== null) manifest = await this.pruneLocked(ctx, manifest, keep);
+      const kept = requirePrivate(manifest).checkpoints.find((checkpoint) => checkpoint.id === frozenId);
+      if (kept === undefined) {
+        throw new DiskError(
+          'CHAIN_INCONSISTENT',
+          `checkpoint ${frozenId} of VM ${layout.vm} vanished while pruning.`,
+        );
+      }
+      return this.describeCheckpoint(layout, kept);
+    });
+  }
+
+  /** Checkpoints, oldest first. */
+  async listCheckpoints(vmName: string): Promise<Checkpoint[]> {
+    const layout = this.layout(assertVmName(vmName));
+    return this.withVmLock(layout, async () => {
+      const chain = requirePrivate(await this.requireManifest(layout));
+      return Promise.all(chain.checkpoints.map((checkpoint) => this.describeCheckpoint(layout, checkpoint)));
+    });
+  }
+
+  /**
+   * Returns the private volume to checkpoint `id`: the layers above it (later checkpoints and the current top)
+   * are dropped and a fresh top starts on it. Refuses to drop pinned checkpoints unless `discardPinned`.
+   */
+  async revert(vmName: string, id: string, options: { discardPinned?: boolean } = {}): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    const checkpointId = assertCheckpointId(id);
+    await this.withVmLock(layout, async (ctx) => {
+      const manifest = await this.requireManifest(layout);
+      findCheckpoint(manifest, checkpointId);
+      const chain = requirePrivate(manifest);
+      const above = chain.checkpoints.slice(chain.checkpoints.findIndex((c) => c.id === checkpointId) + 1);
+      const pinnedAbove = above.filter((checkpoint) => checkpoint.pinned);
+      if (pinnedAbove.length > 0 && options.discardPinned !== true) {
+        throw new DiskError(
+          'CHECKPOINT_PINNED_ABOVE',
+          `reverting VM ${layout.vm} to ${checkpointId} would drop pinned checkpoint(s) ${pinnedAbove.map((c) => c.id).join(', ')}. Unpin them, or confirm dropping them (discardPinned).`,
+        );
+      }
+      await revertToCheckpoint(ctx, manifest, checkpointId, createOverlayWithQemuImg(ctx));
+    });
+  }
+
+  /** Merges checkpoint `id`'s layer away; every other checkpoint and the top read exactly as before. */
+  async deleteCheckpoint(vmName: string, id: string): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    const checkpointId = assertCheckpointId(id);
+    await this.withVmLock(layout, async (ctx) => {
+      const manifest = await this.requireManifest(layout);
+      if (findCheckpoint(manifest, checkpointId).pinned) {
+        throw new DiskError(
+          'CHECKPOINT_PINNED',
+          `checkpoint ${checkpointId} of VM ${layout.vm} is pinned. Unpin it first.`,
+        );
+      }
+      await mergeAwayCheckpoint(ctx, manifest, checkpointId);
+    });
+  }
+
+  async setPinned(vmName: string, id: string, pinned: boolean): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    const checkpointId = assertCheckpointId(id);
+    await this.withVmLock(layout, async () => {
+      const manifest = await this.requireManifest(layout);
+      if (findCheckpoint(manifest, checkpointId).pinned === pinned) return;
+      const chain = requirePrivate(manifest);
+      await writeManifest(layout.manifest, {
+        ...manifest,
+        private: {
+          ...chain,
+          checkpoints: chain.checkpoints.map((c) => (c.id === checkpointId ? { ...c, pinned } : c)),
+        },
+      });
+    });
+  }
+
+  /** Merges the oldest unpinned checkpoints away until at most `keep` unpinned ones remain. */
+  async prune(vmName: string, keep: number): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    const limit = assertKeep(keep, 0);
+    await this.withVmLock(layout, async (ctx) => {
+      await this.pruneLocked(ctx, await this.requireManifest(layout), limit);
+    });
+  }
+
+  /** Finishes or undoes an operation a crash interrupted; null if there was none. Other calls do this first too. */
+  async recover(vmName: string): Promise<RecoveryReport | null> {
+    const layout = this.layout(assertVmName(vmName));
+    let report: RecoveryReport | null = null;
+    await this.withVmLock(
+      layout,
+      () => Promise.resolve(),
+      (recovered) => (report = recovered),
+    );
+    return report;
+  }
+
+  /** Recovers every VM in the store (at hostd start), and removes half-made or half-deleted VM directories. */
+  async recoverAll(): Promise<RecoveryReport[]> {
+    const entries = await this.vmsDirEntries();
+    const staged = entries
+      .filter((entry) => entry.startsWith('.creating@') || entry.startsWith('.deleting@'))
+      .map((entry) => entry.split('@')[1] ?? '');
+    const reports: RecoveryReport[] = [];
+    for (const vm of new Set([...(await this.vmNames()), ...staged.filter(isVmName)])) {
+      const report = await this.recover(vm);
+      if (report !== null) reports.push(report);
+    }
+    return reports;
+  }
+
+  /** VMs that have disks here. */
+  async vmNames(): Promise<string[]> {
+    const entries = await this.vmsDirEntries();
+    const names: string[] = [];
+    for (const entry of entries.filter(isVmName)) {
+      if (await exists(VmLayout.of(this.options.vmsDir, entry).manifest)) names.push(entry);
+    }
+    return names.sort();
+  }
+
+  /**
+   * Checks that the files on disk are the chain the manifest describes: every layer exists with the right mode
+   * and backing file, and qemu-img check finds no corruption or leak. Throws CHAIN_INCONSISTENT otherwise.
+   */
+  async verifyChain(vmName: string): Promise<void> {
+    const layout = this.layout(assertVmName(vmName));
+    await this.withVmLock(layout, async () => {
+      const manifest = await this.requireManifest(layout);
+      if (manifest.private === null) return;
+      const layers = [...manifest.private.checkpoints.map((c) => c.id), manifest.private.top];
+      const problems: string[] = [];
+      for (const [index, layer] of layers.entries()) {
+        const path = layout.layer(layer);
+        const expectedMode = index === layers.length - 1 ? WRITABLE_LAYER_MODE : FROZEN_LAYER_MODE;
+        const mode = (await stat(path)).mode & 0o777;
+        if (mode !== expectedMode)
+          problems.push(`${layer}: mode ${mode.toString(8)}, expected ${expectedMode.toString(8)}`);
+        const info = await this.qemuImg.info(path, 'qcow2');
+        const below = layers[index - 1];
+        const expectedBacking = below === undefined ? null : layout.layer(below);
+        if (info.backingPath !== expectedBacking) {
+          problems.push(
+            `${layer}: backed by ${String(info.backingPath)}, expected ${String(expectedBacking)}`,
+          );
+        }
+        if (info.virtualSizeBytes !== manifest.private.sizeBytes) {
+          problems.push(
+            `${layer}: virtual size ${info.virtualSizeBytes}, expected ${manifest.private.sizeBytes}`,
+          );
+        }
+        const check = await this.qemuImg.check(path, { repairLeaks: false });
+        if (check.corruptions + check.leaks + check.checkErrors > 0) {
+          problems.push(
+            `${layer}: qemu-img check found ${check.corruptions} corruptions, ${check.leaks} leaks`,
+          );
+        }
+      }
+      if (problems.length > 0) {
+        throw new DiskError(
+          'CHAIN_INCONSISTENT',
+          `the private chain of VM ${layout.vm} does not match its manifest: ${problems.join('; ')}. Restore the VM from a backup.`,
+        );
+      }
+    });
+  }
+
+  private async pruneLocked(ctx: ChainContext, start: DiskManifest, keep: number): Promise<DiskManifest> {
+    let manifest = start;
+    for (;;) {
+      const unpinned = requirePrivate(manifest).checkpoints.filter((checkpoint) => !checkpoint.pinned);
+      const oldest = unpinned[0];
+      if (unpinned.length <= keep || oldest === undefined) return manifest;
+      manifest = await mergeAwayCheckpoint(ctx, manifest, oldest.id);
+    }
+  }
+
+  private async describeCheckpoint(layout: VmLayout, checkpoint: CheckpointRecord): Promise<Checkpoint> {
+    const info = await stat(layout.layer(checkpoint.id));
+    return { ...checkpoint, sizeBytes: info.blocks * 512 };
+  }
+
+  private layout(vm: string): VmLayout {
+    return VmLayout.of(this.options.vmsDir, vm);
+  }
+
+  private async requireManifest(layout: VmLayout): Promise<DiskManifest> {
+    const manifest = await readManifest(layout.manifest);
+    if (manifest === null) {
+      throw new DiskError(
+        'VM_DISKS_NOT_FOUND',
+        `VM ${layout.vm} has no disks in ${this.options.vmsDir}. Create it first.`,
+      );
+    }
+    if (manifest.vm !== layout.vm) {
+      throw new DiskError(
+        'MANIFEST_INVALID',
+        `${layout.manifest} belongs to VM ${manifest.vm}, not ${layout.vm}. Restore it from a backup.`,
+      );
+    }
+    return manifest;
+  }
+
+  private async vmsDirEntries(): Promise<string[]> {
+    try {
+      return await readdir(this.options.vmsDir);
+    } catch (error) {
+      if (isNodeError(error, 'ENOENT')) return [];
+      throw error;
+    }
+  }
+
+  /** Builds a file under its staging name and renames it over `path`. */
+  private async replaceWith(path: string, build: (staging: string) => Promise<void>): Promise<void> {
+    const staging = VmLayout.staging(path);
+    await removeFileDurably(staging);
+    await build(staging);
+    await chmod(staging, WRITABLE_LAYER_MODE);
+    await fsyncPath(staging);
+    await renameDurably(staging, path);
+  }
+
+  /**
+   * Runs `work` holding the VM's in-process mutex and its lock file, after finishing whatever a crashed process
+   * left: an operation journal, a half-made VM directory, a half-deleted one. An operation that fails midway
+   * (qemu-img error, full disk, lost libvirt reply) is recovered at once, exactly as a crashed one would be, and
+   * its error is then rethrown.
+   */
+  private async withVmLock<T>(
+    layout: VmLayout,
+    work: (ctx: ChainContext) => Promise<T>,
+    onRecovered?: (report: RecoveryReport) => void,
+  ): Promise<T> {
+    return this.mutex.run(layout.vm, async () => {
+      await mkdir(join(this.options.vmsDir, '.locks'), { recursive: true, mode: 0o700 });
+      const lock = await acquireFileLock(layout.lock, {
+        waitMs: this.lockWaitMs,
+        what: `the disks of VM ${layout.vm}`,
+      });
+      try {
+        const ctx: ChainContext = {
+          layout,
+          qemuImg: this.qemuImg,
+          reached: async (step) => {
+            await this.options.onStep?.(step);
+          },
+        };
+        await this.removeStagedDirectories(layout.vm);
+        const report = await this.recoverLocked(ctx);
+        if (report !== null) onRecovered?.(report);
+        try {
+          return await work(ctx);
+        } catch (error) {
+          await this.recoverLocked(ctx).catch((recoveryError: unknown) =>
+            this.options.logger?.error('could not recover a failed disk operation; the next one will retry', {
+              vm: layout.vm,
+              error: recoveryError instanceof Error ? recoveryError.message : String(recoveryError),
+            }),
+          );
+          throw error;
+        }
+      } finally {
+        await lock.release();
+      }
+    });
+  }
+
+  private async recoverLocked(ctx: ChainContext): Promise<RecoveryReport | null> {
+    const journal = await readJournal(ctx.layout.journal);
+    if (journal === null) return null;
+    const manifest = await this.requireManifest(ctx.layout);
+    const { outcome } = await recoverFromJournal(ctx, manifest, journal);
+    this.options.logger?.warn('finished or undid an interrupted disk operation', {
+      vm: ctx.layout.vm,
+      op: outcome.op,
+      outcome: outcome.outcome,
+      started: journal.startedAt,
+    });
+    return { vm: ctx.layout.vm, ...outcome };
+  }
+
+  /** Only the holder of this VM's lock creates or deletes these, so any found while holding it are leftovers. */
+  private async removeStagedDirectories(vm: string): Promise<void> {
+    const entries = await this.vmsDirEntries();
+    const prefixes = [VmLayout.creatingPrefix(vm), VmLayout.deletingPrefix(vm)];
+    for (const entry of entries.filter((name) => prefixes.some((prefix) => name.startsWith(prefix)))) {
+      await rm(join(this.options.vmsDir, entry), { recursive: true, force: true });
+      await fsyncDirectory(this.options.vmsDir);
+    }
+  }
+}
+
+function assertMessage(value: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof value !== 'string' || value.length > MAX_MESSAGE_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new DiskError(
+      'CHECKPOINT_OPTIONS_INVALID',
+      `invalid checkpoint message: use at most ${MAX_MESSAGE_LENGTH} characters on one line, without control characters.`,
+    );
+  }
+  return value;
+}
+
+function assertKeep(value: unknown, minimum: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minimum || value > 10_000) {
+    throw new DiskError(
+      'CHECKPOINT_OPTIONS_INVALID',
+      `invalid keep count ${JSON.stringify(value)}: give a whole number from ${minimum} to 10000.`,
+    );
+  }
+  return value;
+}
+
+function isVmName(name: string): boolean {
+  try {
+    assertVmName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT')) return false;
+    throw error;
+  }
+}

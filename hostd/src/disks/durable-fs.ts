@@ -1,0 +1,59 @@
+import { open, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { isNodeError } from './errors.js';
+
+/**
+ * File operations that survive a crash or power loss: data is fsynced before it is renamed into place, and the
+ * directory is fsynced after an entry in it changes, so that after a crash a name points either to the old
+ * complete file or to the new complete file.
+ */
+
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function fsyncDirectory(dir: string): Promise<void> {
+  await fsyncPath(dir);
+}
+
+/** Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory. */
+export async function writeFileDurably(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temporary, 'wx', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  await rename(temporary, path);
+  await fsyncDirectory(dirname(path));
+}
+
+/** Renames an fsynced file into place and makes the rename itself durable. */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await fsyncDirectory(dirname(to));
+  if (dirname(from) !== dirname(to)) await fsyncDirectory(dirname(from));
+}
+
+/** Removes a file if it exists; returns whether it did. */
+export async function removeFileDurably(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT')) return false;
+    throw error;
+  }
+  await fsyncDirectory(dirname(path));
+  return true;
+}

@@ -1,0 +1,122 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { DiskError, isNodeError } from './errors.js';
+import { writeFileDurably } from './durable-fs.js';
+import { isLayerId, parseImageRef } from './names.js';
+
+/**
+ * The truth about one VM's disks, in `<vmDir>/disks.json`. Kept small and flat so the same record can be mirrored
+ * into the domain XML's metadata. Layer files are named `<layer id>.qcow2`; a checkpoint's id is the id of the
+ * layer it froze, so the chain is `checkpoints[0] <- … <- checkpoints[n-1] <- top`.
+ */
+export interface CheckpointRecord {
+  id: string;
+  createdAt: string;
+  message: string;
+  pinned: boolean;
+}
+
+export interface PrivateChain {
+  sizeBytes: number;
+  /** Frozen layers, oldest first; the first has no backing file. */
+  checkpoints: CheckpointRecord[];
+  /** The writable layer, backed by the newest checkpoint. */
+  top: string;
+}
+
+export interface DiskManifest {
+  format: 1;
+  vm: string;
+  /** Bumped by every write, so a mirror (libvirt metadata) can tell which copy is newer. */
+  generation: number;
+  /** `name@sha256` of the base image the root volume overlays at every start. */
+  base: string;
+  volatileSizeBytes: number | null;
+  /** Unpinned checkpoints kept after each new checkpoint (older ones are merged away); null: no limit. */
+  keepUnpinned: number | null;
+  private: PrivateChain | null;
+}
+
+const layerId = z.string().refine(isLayerId, { message: 'not a layer id' });
+
+const checkpointSchema = z.object({
+  id: layerId,
+  createdAt: z.iso.datetime(),
+  message: z.string().max(1000),
+  pinned: z.boolean(),
+});
+
+const manifestSchema = z.object({
+  format: z.literal(1),
+  vm: z.string().min(1),
+  generation: z.number().int().nonnegative(),
+  base: z.string().refine(
+    (value) => {
+      try {
+        parseImageRef(value);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'not NAME@SHA256' },
+  ),
+  volatileSizeBytes: z.number().int().positive().nullable(),
+  keepUnpinned: z.number().int().nonnegative().nullable(),
+  private: z
+    .object({
+      sizeBytes: z.number().int().positive(),
+      checkpoints: z.array(checkpointSchema),
+      top: layerId,
+    })
+    .nullable(),
+});
+
+export async function readManifest(path: string): Promise<DiskManifest | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT')) return null;
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new DiskError(
+      'MANIFEST_INVALID',
+      `${path} is not valid JSON. Restore it from a backup of the VM.`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new DiskError(
+      'MANIFEST_INVALID',
+      `${path} is not a valid disk manifest (${problems}). Restore it from a backup of the VM.`,
+    );
+  }
+  const manifest: DiskManifest = parsed.data;
+  const layers =
+    manifest.private === null ? [] : [...manifest.private.checkpoints.map((c) => c.id), manifest.private.top];
+  if (new Set(layers).size !== layers.length) {
+    throw new DiskError(
+      'MANIFEST_INVALID',
+      `${path} names a layer twice. Restore it from a backup of the VM.`,
+    );
+  }
+  return manifest;
+}
+
+/** Writes the manifest atomically with the next generation number and returns what was written. */
+export async function writeManifest(path: string, manifest: DiskManifest): Promise<DiskManifest> {
+  const next: DiskManifest = { ...manifest, generation: manifest.generation + 1 };
+  await writeFileDurably(path, JSON.stringify(next, null, 2) + '\n');
+  return next;
+}
