@@ -1,13 +1,23 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LibvirtClient } from '@multiverse/libvirt-ts';
 import { probeAccelerator } from './accelerator-probe.js';
 import type { AcceleratorDecision } from './accelerator-probe.js';
+import { API_SOCKET_FILE, ApiServer, refuseIfAnotherHostdAnswers } from './api/index.js';
+import { AuditLog } from './audit/index.js';
 import type { HostdConfig } from './config.js';
+import { writeFileDurably } from './durable-fs.js';
 import { LibvirtSession } from './libvirt-session.js';
 import type { Logger } from './log.js';
+import { HostService } from './service/index.js';
+import { openStateDatabase } from './state/index.js';
+import type { StateDatabase } from './state/index.js';
+import { TaskManager } from './tasks/index.js';
+
+/** How long running tasks get to notice the stop signal before hostd exits without them. */
+const TASK_SHUTDOWN_GRACE_MS = 5000;
 
 /** What hostd tells about itself in `<runDir>/hostd.status.json` (read by scripts/up.sh and, later, `mvctl host info`). */
 export interface HostdStatus {
@@ -21,22 +31,15 @@ export interface HostdStatus {
   accelerator?: AcceleratorDecision;
 }
 
-async function writeFileAtomic(path: string, contents: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(contents);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-}
-
 export class HostDaemon {
   private readonly session: LibvirtSession;
   private accelerator: AcceleratorDecision | undefined;
   private readonly status: HostdStatus;
+  private state: StateDatabase | undefined;
+  private tasks: TaskManager | undefined;
+  private api: ApiServer | undefined;
+  /** The service layer every front end calls; set once start() has opened the state database. */
+  service: HostService | undefined;
 
   constructor(
     private readonly config: HostdConfig,
@@ -59,12 +62,35 @@ export class HostDaemon {
   async start(): Promise<void> {
     await mkdir(this.config.runDir, { recursive: true, mode: 0o755 });
     await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
+    const socketPath = join(this.config.runDir, API_SOCKET_FILE);
+    await refuseIfAnotherHostdAnswers(socketPath);
+    this.state = openStateDatabase(this.config.stateDir);
+    const audit = new AuditLog(this.state.db);
+    this.tasks = new TaskManager(this.state.db, audit);
+    for (const task of this.tasks.recoverInterrupted()) {
+      this.logger.warn('a task was cut off when hostd stopped; marked failed', {
+        task: task.id,
+        kind: task.kind,
+        target: task.target,
+      });
+    }
+    this.service = new HostService({
+      host: { status: () => this.status, libvirt: () => this.session.current },
+      audit,
+      tasks: this.tasks,
+      logger: this.logger.child('service'),
+    });
     await this.publishStatus();
+    this.api = new ApiServer(this.service, this.logger.child('api'));
+    await this.api.listen(socketPath);
     this.session.start();
   }
 
   async stop(): Promise<void> {
+    await this.api?.close();
+    await this.tasks?.shutdown(TASK_SHUTDOWN_GRACE_MS);
     await this.session.stop();
+    this.state?.close();
   }
 
   private async onConnected(client: LibvirtClient): Promise<void> {
@@ -138,12 +164,12 @@ export class HostDaemon {
       // No verdict yet, or an unreadable one: probe again.
     }
     const decision = await probeAccelerator(client, { workDir: join(this.config.runDir, 'probe') });
-    await writeFileAtomic(cachePath, JSON.stringify({ hostKey, decision }, null, 2) + '\n');
+    await writeFileDurably(cachePath, JSON.stringify({ hostKey, decision }, null, 2) + '\n');
     return decision;
   }
 
   private async publishStatus(): Promise<void> {
-    await writeFileAtomic(
+    await writeFileDurably(
       join(this.config.runDir, 'hostd.status.json'),
       JSON.stringify(this.status, null, 2) + '\n',
     );

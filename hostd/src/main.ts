@@ -31,5 +31,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-await daemon.start();
+try {
+  await daemon.start();
+} catch (error) {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') throw error;
+  // Known start failures (state database, API socket) carry a code and a message that says what to do.
+  logger.error('hostd cannot start', { code, error: (error as Error).message });
+  await daemon.stop();
+  process.exit(1);
+}
 logger.info('hostd started', { pid: process.pid, libvirt: config.libvirtUri, run_dir: config.runDir });

@@ -1,6 +1,6 @@
 import { chmod, stat } from 'node:fs/promises';
 import { DiskError, isNodeError } from './errors.js';
-import { fsyncPath, removeFileDurably, renameDurably } from './durable-fs.js';
+import { fsyncPath, removeFileDurably, renameDurably } from '../durable-fs.js';
 import { clearJournal, writeJournal, type ChainIntent, type JournalRecord } from './journal.js';
 import { writeManifest, type CheckpointRecord, type DiskManifest, type PrivateChain } from './manifest.js';
 import { newLayerId } from './names.js';

@@ -16,7 +16,7 @@ import {
   type RecoveryOutcome,
 } from './chain-operations.js';
 import { DiskError, isNodeError } from './errors.js';
-import { fsyncDirectory, fsyncPath, removeFileDurably, renameDurably } from './durable-fs.js';
+import { fsyncDirectory, fsyncPath, removeFileDurably, renameDurably } from '../durable-fs.js';
 import { acquireFileLock } from './file-lock.js';
 import { ImageStore } from './image-store.js';
 import { readJournal } from './journal.js';

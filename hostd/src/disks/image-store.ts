@@ -4,7 +4,7 @@ import { chmod, copyFile, mkdir, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DiskError, isNodeError } from './errors.js';
-import { fsyncPath, renameDurably } from './durable-fs.js';
+import { fsyncPath, renameDurably } from '../durable-fs.js';
 import { assertImageName, formatImageRef, parseImageRef, type ImageRef } from './names.js';
 import type { ImageFormat, QemuImg } from './qemu-img.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DiskError, isNodeError } from './errors.js';
-import { removeFileDurably, writeFileDurably } from './durable-fs.js';
+import { removeFileDurably, writeFileDurably } from '../durable-fs.js';
 import { isLayerId } from './names.js';
 
 /**

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { DiskError, isNodeError } from './errors.js';
-import { writeFileDurably } from './durable-fs.js';
+import { writeFileDurably } from '../durable-fs.js';
 import { isLayerId, parseImageRef } from './names.js';
 
 /**

@@ -1,7 +1,7 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { isNodeError } from './errors.js';
+import { isNodeError } from './disks/errors.js';
 
 /**
  * File operations that survive a crash or power loss: data is fsynced before it is renamed into place, and the

@@ -1,0 +1,331 @@
+import { TASK_ID_PATTERN, TASK_STATES } from '../tasks/index.js';
+import type { VerbName, VerbOutput } from '../service/index.js';
+import { bashCompletionScript } from './completion.js';
+import type { OptionSpec } from './command-options.js';
+import { EXIT_CODES } from './exit-codes.js';
+import type { ExitCode } from './exit-codes.js';
+import { formatBytesApproximately, formatTime } from './human-units.js';
+import { formatFields, formatTable } from './table.js';
+import { UsageError } from './usage-error.js';
+
+export interface ArgumentSpec {
+  readonly name: string;
+  readonly description: string;
+}
+
+export type { OptionSpec };
+
+export type ParsedValues = Readonly<Record<string, string | boolean | undefined>>;
+
+interface CommandBase {
+  readonly group: string;
+  readonly name: string;
+  readonly summary: string;
+  readonly arguments: readonly ArgumentSpec[];
+  readonly options: readonly OptionSpec[];
+}
+
+/** A command that calls one hostd verb. */
+export interface RemoteCommand<Name extends VerbName = VerbName> extends CommandBase {
+  readonly kind: 'remote';
+  readonly verb: Name;
+  input(positionals: readonly string[], values: ParsedValues): Record<string, unknown>;
+  render(result: VerbOutput<Name>): string;
+  /** Exit code for a result hostd returned; `ok` unless the result itself reports a problem. */
+  exitCode?(result: VerbOutput<Name>): ExitCode;
+}
+
+/** A command mvctl answers alone. */
+export interface LocalCommand extends CommandBase {
+  readonly kind: 'local';
+  /** `table` is every command mvctl has (the completion script is made from it). */
+  run(positionals: readonly string[], values: ParsedValues, table: readonly Command[]): string;
+}
+
+export type Command = RemoteCommand | LocalCommand;
+
+function remote<Name extends VerbName>(command: Omit<RemoteCommand<Name>, 'kind'>): RemoteCommand {
+  return { kind: 'remote', ...command } as unknown as RemoteCommand;
+}
+
+function positiveInteger(
+  text: string | boolean | undefined,
+  option: string,
+  command: string,
+): number | undefined {
+  if (text === undefined || typeof text === 'boolean') return undefined;
+  if (!/^[1-9]\d{0,8}$/.test(text))
+    throw new UsageError(`--${option} takes a positive whole number, not "${text}"`, command);
+  return Number(text);
+}
+
+function taskIdArgument(positionals: readonly string[], command: string): { id: string } {
+  const [id, ...extra] = positionals;
+  if (id === undefined) throw new UsageError('missing the task ID', command);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, command);
+  if (!TASK_ID_PATTERN.test(id))
+    throw new UsageError(`"${id}" is not a task ID (16 lowercase hex digits)`, command);
+  return { id };
+}
+
+function noArguments(positionals: readonly string[], command: string): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, command);
+}
+
+function taskFields(task: VerbOutput<'task.show'>['task']): string {
+  return formatFields([
+    ['id', task.id],
+    ['kind', task.kind],
+    ['target', task.target],
+    ['state', task.state],
+    ['progress', `${Math.round(task.progress.fraction * 100)}% ${task.progress.message}`],
+    ['requested by', `${task.requestedBy.user} (${task.requestedBy.role}, via ${task.requestedBy.via})`],
+    ['created', formatTime(task.createdAt)],
+    ['started', formatTime(task.startedAt)],
+    ['finished', formatTime(task.finishedAt)],
+    ...(task.cancelRequestedAt === null
+      ? []
+      : [['cancel requested', formatTime(task.cancelRequestedAt)] as const]),
+    ...(task.error === null ? [] : [['error', `${task.error.code}: ${task.error.message}`] as const]),
+    ...(task.result === null ? [] : [['result', JSON.stringify(task.result)] as const]),
+  ]);
+}
+
+export const COMMANDS: readonly Command[] = [
+  remote({
+    group: 'host',
+    name: 'info',
+    verb: 'host.info',
+    summary: 'hostd, libvirt and QEMU versions, KVM or TCG and why, CPUs and memory',
+    arguments: [],
+    options: [],
+    input(positionals) {
+      noArguments(positionals, 'host info');
+      return {};
+    },
+    render(info) {
+      const node = info.node;
+      return formatFields([
+        ['hostname', info.hostname ?? '-'],
+        ['hostd', `pid ${info.hostd.pid}, running since ${formatTime(info.hostd.startedAt)}`],
+        [
+          'libvirt',
+          `${info.libvirt.libvirtVersion ?? '?'} (${info.libvirt.uri}, ${info.libvirt.connected ? 'connected' : 'NOT connected: hostd is reconnecting'})`,
+        ],
+        ['QEMU', info.libvirt.hypervisorVersion ?? '?'],
+        [
+          'accelerator',
+          info.accelerator === null
+            ? 'not decided yet (probing KVM)'
+            : `${info.accelerator.accelerator.toUpperCase()}: ${info.accelerator.reason}`,
+        ],
+        [
+          'CPUs',
+          node === null
+            ? '-'
+            : `${node.cpus} (${node.cpuModel}, ${node.mhz} MHz; ${node.sockets} socket(s) × ${node.coresPerSocket} core(s) × ${node.threadsPerCore} thread(s), ${node.numaNodes} NUMA node(s))`,
+        ],
+        ['memory', node === null ? '-' : formatBytesApproximately(node.memoryBytes)],
+      ]);
+    },
+  }),
+  remote({
+    group: 'vm',
+    name: 'list',
+    verb: 'vm.list',
+    summary: 'every VM libvirt knows: state, and role and template for Multiverse VMs',
+    arguments: [],
+    options: [],
+    input(positionals) {
+      noArguments(positionals, 'vm list');
+      return {};
+    },
+    render({ vms }) {
+      if (vms.length === 0) return 'no VMs\n';
+      const table = formatTable(
+        ['NAME', 'STATE', 'ROLE', 'TEMPLATE', 'VCPUS', 'MEMORY'],
+        vms.map((vm) => [
+          vm.name,
+          vm.state,
+          vm.metadataProblem !== null ? 'invalid!' : (vm.role ?? '-'),
+          vm.template ?? '-',
+          String(vm.vcpus),
+          formatBytesApproximately(vm.memoryBytes),
+        ]),
+      );
+      const problems = vms
+        .filter((vm) => vm.metadataProblem !== null)
+        .map(
+          (vm) =>
+            `\n${vm.name}: Multiverse metadata is invalid:\n  ${vm.metadataProblem?.split('\n').join('\n  ')}\n`,
+        );
+      const foreign = vms.some((vm) => !vm.managed)
+        ? '\nrole "-": a domain defined outside Multiverse\n'
+        : '';
+      return table + problems.join('') + foreign;
+    },
+  }),
+  remote({
+    group: 'task',
+    name: 'list',
+    verb: 'task.list',
+    summary: 'recent tasks, newest first',
+    arguments: [],
+    options: [
+      {
+        name: 'state',
+        type: 'string',
+        value: 'STATE',
+        description: `only tasks in this state (${TASK_STATES.join(', ')})`,
+        choices: TASK_STATES,
+      },
+      { name: 'limit', type: 'string', value: 'N', description: 'at most N tasks (default 50, at most 500)' },
+    ],
+    input(positionals, values) {
+      noArguments(positionals, 'task list');
+      return { state: values['state'], limit: positiveInteger(values['limit'], 'limit', 'task list') };
+    },
+    render({ tasks }) {
+      if (tasks.length === 0) return 'no tasks\n';
+      return formatTable(
+        ['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS', 'CREATED', 'BY'],
+        tasks.map((task) => [
+          task.id,
+          task.kind,
+          task.target,
+          task.error === null ? task.state : `${task.state} (${task.error.code})`,
+          `${Math.round(task.progress.fraction * 100)}%`,
+          formatTime(task.createdAt),
+          task.requestedBy.user,
+        ]),
+      );
+    },
+  }),
+  remote({
+    group: 'task',
+    name: 'show',
+    verb: 'task.show',
+    summary: 'one task: state, progress, times, error or result',
+    arguments: [{ name: 'ID', description: 'the task’s id (from `mvctl task list`)' }],
+    options: [],
+    input: (positionals) => taskIdArgument(positionals, 'task show'),
+    render: ({ task }) => taskFields(task),
+  }),
+  remote({
+    group: 'task',
+    name: 'cancel',
+    verb: 'task.cancel',
+    summary: 'ask a queued or running task to stop',
+    arguments: [{ name: 'ID', description: 'the task’s id (from `mvctl task list`)' }],
+    options: [],
+    input: (positionals) => taskIdArgument(positionals, 'task cancel'),
+    render: ({ task }) =>
+      task.state === 'cancelled'
+        ? `task ${task.id} cancelled\n`
+        : `cancel requested for task ${task.id} (${task.state}); \`mvctl task show ${task.id}\` tells when it stops\n`,
+  }),
+  remote({
+    group: 'audit',
+    name: 'list',
+    verb: 'audit.list',
+    summary: 'the newest audit entries, oldest first',
+    arguments: [],
+    options: [
+      {
+        name: 'limit',
+        type: 'string',
+        value: 'N',
+        description: 'at most N entries (default 50, at most 1000)',
+      },
+      {
+        name: 'before',
+        type: 'string',
+        value: 'SEQ',
+        description: 'only entries before sequence number SEQ (to page back)',
+      },
+    ],
+    input(positionals, values) {
+      noArguments(positionals, 'audit list');
+      return {
+        limit: positiveInteger(values['limit'], 'limit', 'audit list'),
+        beforeSeq: positiveInteger(values['before'], 'before', 'audit list'),
+      };
+    },
+    render({ entries }) {
+      if (entries.length === 0) return 'the audit log is empty\n';
+      return formatTable(
+        ['SEQ', 'TIME', 'WHO', 'ACTION', 'TARGET', 'RESULT', 'DETAILS'],
+        entries.map((entry) => [
+          String(entry.seq),
+          formatTime(entry.at),
+          `${entry.actor.user}/${entry.actor.role}/${entry.actor.via}`,
+          entry.action,
+          entry.target,
+          entry.result,
+          JSON.stringify(entry.details),
+        ]),
+      );
+    },
+  }),
+  remote({
+    group: 'audit',
+    name: 'verify',
+    verb: 'audit.verify',
+    summary: 'recompute the audit log’s hash chain and name the first bad row',
+    arguments: [],
+    options: [
+      {
+        name: 'anchor',
+        type: 'string',
+        value: 'SEQ:HASH',
+        description:
+          'a head printed by an earlier verify: also proves the log was not cut short or rewritten since',
+      },
+    ],
+    input(positionals, values) {
+      noArguments(positionals, 'audit verify');
+      const anchor = values['anchor'];
+      if (typeof anchor !== 'string') return {};
+      const match = /^([1-9]\d*):([0-9a-f]{64})$/.exec(anchor);
+      if (match === null)
+        throw new UsageError(
+          `--anchor takes SEQ:HASH (a number, a colon, 64 hex digits), not "${anchor}"`,
+          'audit verify',
+        );
+      return { anchor: { seq: Number(match[1]), hash: match[2] } };
+    },
+    render(verification) {
+      if (!verification.ok) {
+        const bad = verification.firstBad;
+        return `audit log BROKEN at row ${bad.seq} (${bad.problem}): ${bad.message}\n${verification.rows} row(s) before it are intact\n`;
+      }
+      if (verification.head === null) return 'audit log intact: it is empty\n';
+      return (
+        `audit log intact: ${verification.rows} row(s)\n` +
+        `head ${verification.head.seq}:${verification.head.hash}\n` +
+        'keep the head somewhere off this host: `mvctl audit verify --anchor <head>` later proves the log was neither cut short nor rewritten\n'
+      );
+    },
+    exitCode: (verification) => (verification.ok ? EXIT_CODES.ok : EXIT_CODES.failed),
+  }),
+  {
+    kind: 'local',
+    group: 'completion',
+    name: 'bash',
+    summary: 'print a bash completion script (`source <(mvctl completion bash)`)',
+    arguments: [],
+    options: [],
+    run(positionals, _values, table) {
+      noArguments(positionals, 'completion bash');
+      return bashCompletionScript(table);
+    },
+  },
+];
+
+export function findCommand(group: string, name: string): Command | undefined {
+  return COMMANDS.find((command) => command.group === group && command.name === name);
+}
+
+export function groupsOf(table: readonly Command[]): string[] {
+  return [...new Set(table.map((command) => command.group))];
+}

@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+export const ROLES = ['owner', 'operator', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The front end a call came through. */
+export const VIAS = ['cli', 'ssh', 'web'] as const;
+export type Via = (typeof VIAS)[number];
+
+/** Who calls a verb: the front end has authenticated the user and knows their role. */
+export interface Actor {
+  readonly user: string;
+  readonly role: Role;
+  readonly via: Via;
+}
+
+export const USER_NAME_PATTERN = /^[a-z_][a-z0-9_.-]{0,31}$/;
+
+export const actorSchema = z.strictObject({
+  user: z.string().regex(USER_NAME_PATTERN, 'a user name: lowercase letters, digits, _ . -, at most 32'),
+  role: z.enum(ROLES),
+  via: z.enum(VIAS),
+});

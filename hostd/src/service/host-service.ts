@@ -1,0 +1,130 @@
+import type { z } from 'zod';
+import type { AuditActor, AuditLog } from '../audit/index.js';
+import type { Logger } from '../log.js';
+import type { TaskManager } from '../tasks/index.js';
+import { actorSchema } from './actor.js';
+import type { Actor } from './actor.js';
+import { isAllowed } from './policy.js';
+import { ServiceError } from './service-error.js';
+import { VERBS, isVerbName } from './verb-table.js';
+import type { VerbName, VerbOutput } from './verb-table.js';
+import type { HostFacts, Verb } from './verb.js';
+
+export interface HostServiceDependencies {
+  readonly host: HostFacts;
+  readonly audit: AuditLog;
+  readonly tasks: TaskManager;
+  readonly logger: Logger;
+}
+
+/** `field: problem; field: problem`, the way every front end shows invalid input. */
+export function describeInputProblems(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length === 0 ? 'input' : issue.path.join('.')}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * The one entry every front end calls: mvctl through the API, the SSH jail, the web UI. It checks the
+ * actor's role against the policy, validates the input with the verb's schema, runs the verb, and writes
+ * one audit row per call with its result — allowed or not, valid or not, succeeded or not.
+ */
+export class HostService {
+  constructor(private readonly deps: HostServiceDependencies) {}
+
+  async call<Name extends VerbName>(actor: Actor, name: Name, input: unknown): Promise<VerbOutput<Name>> {
+    const checkedActor = actorSchema.safeParse(actor);
+    if (!checkedActor.success) {
+      const error = new ServiceError(
+        'invalid-input',
+        'ACTOR_INVALID',
+        `the caller is not a valid actor: ${describeInputProblems(checkedActor.error)}`,
+        'a front end must pass { user, role: owner|operator|viewer, via: cli|ssh|web }',
+      );
+      this.record({ user: '?', role: '?', via: '?' }, String(name).slice(0, 64), '-', 'denied', error, {});
+      throw error;
+    }
+    const who = checkedActor.data;
+    if (!isVerbName(name)) {
+      const error = new ServiceError(
+        'not-found',
+        'VERB_UNKNOWN',
+        `hostd has no verb "${String(name).slice(0, 64)}"`,
+        'run `mvctl --help` for the verbs there are',
+      );
+      this.record(who, String(name).slice(0, 64), '-', 'failed', error, {});
+      throw error;
+    }
+    if (!isAllowed(who.role, name)) {
+      const error = new ServiceError(
+        'forbidden',
+        'POLICY_DENIED',
+        `${who.user} (${who.role}) may not ${name}`,
+        'ask the owner for a role that allows it',
+      );
+      this.record(who, name, '-', 'denied', error, {});
+      throw error;
+    }
+    // One cast: the table's verbs differ in input and output types, each checked where it is defined.
+    const verb = VERBS[name] as unknown as Verb<unknown, unknown>;
+    const parsed = verb.input.safeParse(input ?? {});
+    if (!parsed.success) {
+      const error = new ServiceError(
+        'invalid-input',
+        'INPUT_INVALID',
+        `invalid input for ${name}: ${describeInputProblems(parsed.error)}`,
+        `see \`mvctl ${name.replace('.', ' ')} --help\``,
+      );
+      this.record(who, name, '-', 'failed', error, {});
+      throw error;
+    }
+    const target = verb.target(parsed.data);
+    const details = { input: verb.auditDetails?.(parsed.data) ?? parsed.data };
+    let output: unknown;
+    try {
+      output = await verb.run(
+        { actor: who, host: this.deps.host, audit: this.deps.audit, tasks: this.deps.tasks },
+        parsed.data,
+      );
+    } catch (caught) {
+      const error = this.asServiceError(name, caught);
+      this.record(who, name, target, 'failed', error, details);
+      throw error;
+    }
+    this.record(who, name, target, 'ok', undefined, details);
+    return output as VerbOutput<Name>;
+  }
+
+  private asServiceError(verb: string, error: unknown): ServiceError {
+    if (error instanceof ServiceError) return error;
+    this.deps.logger.error('verb failed unexpectedly', {
+      verb,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    return new ServiceError(
+      'internal',
+      'INTERNAL_ERROR',
+      `${verb} failed inside hostd: ${error instanceof Error ? error.message : String(error)}`,
+      'this is a bug in hostd: its log has the details; please report it',
+      { cause: error },
+    );
+  }
+
+  private record(
+    actor: AuditActor,
+    action: string,
+    target: string,
+    result: 'ok' | 'denied' | 'failed',
+    error: ServiceError | undefined,
+    details: Record<string, unknown>,
+  ): void {
+    this.deps.audit.append({
+      actor,
+      action,
+      target,
+      result,
+      details:
+        error === undefined ? details : { ...details, error: { code: error.code, message: error.message } },
+    });
+  }
+}

@@ -1,0 +1,12 @@
+export { HostService, describeInputProblems } from './host-service.js';
+export type { HostServiceDependencies } from './host-service.js';
+export { ROLES, VIAS, USER_NAME_PATTERN, actorSchema } from './actor.js';
+export type { Actor, Role, Via } from './actor.js';
+export { POLICY, isAllowed, verbsAllowed } from './policy.js';
+export { ServiceError } from './service-error.js';
+export type { ServiceErrorKind } from './service-error.js';
+export { VERBS, VERB_NAMES, isVerbName } from './verb-table.js';
+export type { VerbInput, VerbName, VerbOutput } from './verb-table.js';
+export type { HostFacts, Verb, VerbContext } from './verb.js';
+export type { HostInfo } from './host-verbs.js';
+export type { VmSummary } from './vm-verbs.js';

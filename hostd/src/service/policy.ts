@@ -1,0 +1,25 @@
+import type { Role } from './actor.js';
+import type { VerbName } from './verb-table.js';
+
+/**
+ * The one place that says who may do what. Every verb must appear (the type makes a missing one a build
+ * error); a role not listed for a verb is refused before the verb sees its input.
+ */
+export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
+  'host.info': ['owner', 'operator', 'viewer'],
+  'vm.list': ['owner', 'operator', 'viewer'],
+  'task.list': ['owner', 'operator', 'viewer'],
+  'task.show': ['owner', 'operator', 'viewer'],
+  'task.cancel': ['owner', 'operator'],
+  // The audit log tells who did what: only the owner reads it.
+  'audit.list': ['owner'],
+  'audit.verify': ['owner'],
+};
+
+export function isAllowed(role: Role, verb: VerbName): boolean {
+  return POLICY[verb].includes(role);
+}
+
+export function verbsAllowed(role: Role): VerbName[] {
+  return (Object.keys(POLICY) as VerbName[]).filter((verb) => isAllowed(role, verb));
+}

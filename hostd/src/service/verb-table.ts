@@ -1,0 +1,28 @@
+import type { z } from 'zod';
+import { auditVerbs } from './audit-verbs.js';
+import { hostVerbs } from './host-verbs.js';
+import { taskVerbs } from './task-verbs.js';
+import { vmVerbs } from './vm-verbs.js';
+
+/**
+ * Every verb hostd offers, by name. A new capability (vm start, vm checkpoint…) is one entry here and one
+ * line in the policy; the API and the jail pick it up from this table.
+ */
+export const VERBS = {
+  ...hostVerbs,
+  ...vmVerbs,
+  ...taskVerbs,
+  ...auditVerbs,
+};
+
+export type VerbName = keyof typeof VERBS;
+type VerbOf<Name extends VerbName> = (typeof VERBS)[Name];
+/** What a caller may send (before defaults are filled in). */
+export type VerbInput<Name extends VerbName> = z.input<VerbOf<Name>['input']>;
+export type VerbOutput<Name extends VerbName> = Awaited<ReturnType<VerbOf<Name>['run']>>;
+
+export const VERB_NAMES = Object.keys(VERBS) as VerbName[];
+
+export function isVerbName(name: string): name is VerbName {
+  return Object.hasOwn(VERBS, name);
+}

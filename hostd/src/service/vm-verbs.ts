@@ -1,0 +1,81 @@
+import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
+import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
+import { DomainXmlError, readVmMetadata } from '@multiverse/vm-templates';
+import { z } from 'zod';
+import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
+import { defineVerb } from './verb.js';
+
+export interface VmSummary {
+  readonly name: string;
+  readonly uuid: string;
+  /** libvirt's state, e.g. `running`, `shutoff`, and why (`booted`, `destroyed`…). */
+  readonly state: string;
+  readonly stateReason: string;
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  /** Whether the domain carries Multiverse's metadata (false: defined outside Multiverse). */
+  readonly managed: boolean;
+  readonly role: string | null;
+  readonly template: string | null;
+  /** Set when the domain has Multiverse metadata that does not follow the schema. */
+  readonly metadataProblem: string | null;
+}
+
+/** A domain undefined between listing and asking about it is simply no longer there. */
+function isGone(error: unknown): boolean {
+  return error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_DOMAIN;
+}
+
+async function describeVm(client: LibvirtClient, domain: Domain): Promise<VmSummary | null> {
+  try {
+    const [state, info, xml] = await Promise.all([
+      client.domainGetState(domain),
+      client.domainGetInfo(domain),
+      client.domainGetXmlDesc(domain),
+    ]);
+    let metadata = null;
+    let metadataProblem: string | null = null;
+    try {
+      metadata = readVmMetadata(xml);
+    } catch (error) {
+      if (!(error instanceof DomainXmlError)) throw error;
+      metadataProblem = error.message;
+    }
+    return {
+      name: domain.name,
+      uuid: domain.uuid,
+      state: state.stateName,
+      stateReason: state.reasonName,
+      vcpus: info.virtualCpus,
+      memoryBytes: Number(info.maxMemoryKiB) * 1024,
+      managed: metadata !== null || metadataProblem !== null,
+      role: metadata?.role ?? null,
+      template: metadata?.template ?? null,
+      metadataProblem,
+    };
+  } catch (error) {
+    if (isGone(error)) return null;
+    throw libvirtFailure(`reading domain ${domain.name}`, error);
+  }
+}
+
+export const vmVerbs = {
+  'vm.list': defineVerb({
+    summary: 'every VM libvirt knows, with its state, and role and template for Multiverse VMs',
+    input: z.strictObject({}),
+    target: () => 'host',
+    async run({ host }): Promise<{ vms: VmSummary[] }> {
+      const client = requireLibvirt(host);
+      let domains: Domain[];
+      try {
+        domains = await client.listAllDomains();
+      } catch (error) {
+        throw libvirtFailure('listing domains', error);
+      }
+      const vms = await Promise.all(domains.map((domain) => describeVm(client, domain)));
+      return {
+        vms: vms.filter((vm): vm is VmSummary => vm !== null).sort((a, b) => a.name.localeCompare(b.name)),
+      };
+    },
+  }),
+};
