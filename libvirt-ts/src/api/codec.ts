@@ -57,7 +57,7 @@ export const string: Codec<string> = {
 /** `remote_uuid`: 16 raw bytes on the wire, the canonical lower-case text form here. */
 export const uuid: Codec<string> = {
   write: (writer, value) => void writer.writeFixedOpaque(uuidToBytes(value), UUID_BYTES),
-  read: (reader) => uuidFromBytes(reader.readFixedOpaque(UUID_BYTES)),
+  read: (reader) => uuidFromBytes(reader.readFixedOpaqueView(UUID_BYTES)),
 };
 
 /** Encodes nothing: the argument or return value of procedures that have none. */

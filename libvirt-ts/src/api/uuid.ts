@@ -17,6 +17,6 @@ export function uuidToBytes(text: string): Buffer {
 export function uuidFromBytes(bytes: Uint8Array): string {
   if (bytes.length !== UUID_BYTES)
     throw new RangeError(`a UUID has ${UUID_BYTES} bytes, got ${bytes.length}`);
-  const hex = Buffer.from(bytes).toString('hex');
+  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

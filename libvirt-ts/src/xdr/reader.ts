@@ -69,6 +69,12 @@ export class XdrReader {
     return Buffer.from(this.buffer.subarray(start, start + length));
   }
 
+  /** Like readFixedOpaque but without the copy: the view is only valid while the packet buffer is. */
+  readFixedOpaqueView(length: number): Buffer {
+    const start = this.take((length + 3) & ~3);
+    return this.buffer.subarray(start, start + length);
+  }
+
   readOpaque(maxLength = 0xffffffff): Buffer {
     const length = this.readUint();
     if (length > maxLength)

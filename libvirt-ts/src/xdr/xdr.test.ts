@@ -67,6 +67,18 @@ describe('XDR', () => {
     );
   });
 
+  it('reads fixed opaque data as a view or as a copy', () => {
+    const bytes = new XdrWriter()
+      .writeFixedOpaque(Buffer.from([1, 2, 3]))
+      .writeInt(7)
+      .toBuffer();
+    const view = new XdrReader(bytes).readFixedOpaqueView(3);
+    const copy = new XdrReader(bytes).readFixedOpaque(3);
+    bytes[0] = 9;
+    assert.deepEqual([...view], [9, 2, 3]);
+    assert.deepEqual([...copy], [1, 2, 3]);
+  });
+
   it('refuses values that do not fit', () => {
     assert.throws(() => new XdrWriter().writeInt(2 ** 31), RangeError);
     assert.throws(() => new XdrWriter().writeUint(-1), RangeError);

@@ -1,0 +1,4 @@
+// Every benchmark `npm run bench -- NAME` can run, by name.
+import { runLibvirtCalls } from './libvirt-calls.js';
+
+export const benchmarks: Record<string, () => Promise<void>> = { 'libvirt-calls': runLibvirtCalls };
