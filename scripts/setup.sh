@@ -12,7 +12,7 @@ fi
 # Debian packages the host needs. Later issues add to this list (tor, nftables, ...).
 DEBIAN_PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
-  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+  libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   busybox-static cpio zstd
   zbar-tools libxml2-utils
   tor curl
