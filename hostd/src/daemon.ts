@@ -1,8 +1,9 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LibvirtClient } from '@multiverse/libvirt-ts';
+import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
 import { probeAccelerator } from './accelerator-probe.js';
 import type { AcceleratorDecision } from './accelerator-probe.js';
 import { API_SOCKET_FILE, ApiServer, refuseIfAnotherHostdAnswers } from './api/index.js';
@@ -15,6 +16,16 @@ import { HostService } from './service/index.js';
 import { openStateDatabase } from './state/index.js';
 import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
+import { VmEngine } from './vm-engine/index.js';
+
+/**
+ * libvirt runs QEMU as an unprivileged user (libvirt-qemu), which must reach the guest images under
+ * `<stateDir>/images`: others may traverse the state directory but not list it, and every file in it that
+ * holds state (the database, the accelerator verdict) has its own owner-only mode.
+ */
+const STATE_DIRECTORY_MODE = 0o711;
+/** Image directories and files are world-readable by design: content-addressed, read-only, no secrets. */
+const IMAGES_DIRECTORY_MODE = 0o755;
 
 /** How long running tasks get to notice the stop signal before hostd exits without them. */
 const TASK_SHUTDOWN_GRACE_MS = 5000;
@@ -41,6 +52,10 @@ export class HostDaemon {
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
 
+  private get imagesDirectory(): string {
+    return join(this.config.stateDir, 'images');
+  }
+
   constructor(
     private readonly config: HostdConfig,
     private readonly logger: Logger,
@@ -61,7 +76,10 @@ export class HostDaemon {
 
   async start(): Promise<void> {
     await mkdir(this.config.runDir, { recursive: true, mode: 0o755 });
-    await mkdir(this.config.stateDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.config.stateDir, { recursive: true, mode: STATE_DIRECTORY_MODE });
+    // Also for a directory an older hostd made 0700: QEMU could not reach the images under it.
+    await chmod(this.config.stateDir, STATE_DIRECTORY_MODE);
+    await mkdir(this.imagesDirectory, { recursive: true, mode: IMAGES_DIRECTORY_MODE });
     const socketPath = join(this.config.runDir, API_SOCKET_FILE);
     await refuseIfAnotherHostdAnswers(socketPath);
     this.state = openStateDatabase(this.config.stateDir);
@@ -74,10 +92,17 @@ export class HostDaemon {
         target: task.target,
       });
     }
+    const host = { status: () => this.status, libvirt: () => this.session.current };
     this.service = new HostService({
-      host: { status: () => this.status, libvirt: () => this.session.current },
+      host,
       audit,
       tasks: this.tasks,
+      vms: new VmEngine({
+        host,
+        imagesDirectory: this.imagesDirectory,
+        templatesDirectory: shippedTemplatesDirectory(),
+        logger: this.logger.child('vm'),
+      }),
       logger: this.logger.child('service'),
     });
     await this.publishStatus();
@@ -164,7 +189,7 @@ export class HostDaemon {
       // No verdict yet, or an unreadable one: probe again.
     }
     const decision = await probeAccelerator(client, { workDir: join(this.config.runDir, 'probe') });
-    await writeFileDurably(cachePath, JSON.stringify({ hostKey, decision }, null, 2) + '\n');
+    await writeFileDurably(cachePath, JSON.stringify({ hostKey, decision }, null, 2) + '\n', 0o600);
     return decision;
   }
 

@@ -4,12 +4,14 @@ import { request } from 'node:http';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
 import { AuditLog } from '../audit/index.js';
 import { createLogger } from '../log.js';
 import { HostService } from '../service/index.js';
 import { openStateDatabase } from '../state/index.js';
 import type { StateDatabase } from '../state/index.js';
 import { TaskManager } from '../tasks/index.js';
+import { VmEngine } from '../vm-engine/index.js';
 import { ApiServer } from './api-server.js';
 
 interface Answer {
@@ -53,18 +55,25 @@ describe('API server on a unix socket (real HostService and SQLite, no libvirt)'
     state = openStateDatabase(root);
     audit = new AuditLog(state.db);
     const logger = createLogger('test', { minLevel: 'error', write: () => {} });
+    const host = {
+      status: () => ({
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        libvirtUri: 'qemu:///system',
+        connected: false,
+      }),
+      libvirt: () => undefined,
+    };
     const service = new HostService({
-      host: {
-        status: () => ({
-          pid: process.pid,
-          startedAt: new Date().toISOString(),
-          libvirtUri: 'qemu:///system',
-          connected: false,
-        }),
-        libvirt: () => undefined,
-      },
+      host,
       audit,
       tasks: new TaskManager(state.db, audit),
+      vms: new VmEngine({
+        host,
+        imagesDirectory: join(root, 'images'),
+        templatesDirectory: shippedTemplatesDirectory(),
+        logger,
+      }),
       logger,
     });
     socketPath = join(root, 'hostd.sock');

@@ -33,6 +33,11 @@ export interface RemoteCommand<Name extends VerbName = VerbName> extends Command
   render(result: VerbOutput<Name>): string;
   /** Exit code for a result hostd returned; `ok` unless the result itself reports a problem. */
   exitCode?(result: VerbOutput<Name>): ExitCode;
+  /**
+   * For verbs that start a task: the task to wait for. mvctl then follows it to its end (unless
+   * `--no-wait`), shows the final task, and exits 1 unless it succeeded.
+   */
+  followTask?(result: VerbOutput<Name>): string;
 }
 
 /** A command mvctl answers alone. */
@@ -68,11 +73,20 @@ function taskIdArgument(positionals: readonly string[], command: string): { id: 
   return { id };
 }
 
+function vmNameArgument(positionals: readonly string[], command: string): { name: string } {
+  const [name, ...extra] = positionals;
+  if (name === undefined) throw new UsageError('missing the VM NAME', command);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, command);
+  return { name };
+}
+
+const VM_NAME_ARGUMENT: ArgumentSpec = { name: 'NAME', description: 'the VM’s name (from `mvctl vm list`)' };
+
 function noArguments(positionals: readonly string[], command: string): void {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, command);
 }
 
-function taskFields(task: VerbOutput<'task.show'>['task']): string {
+export function taskFields(task: VerbOutput<'task.show'>['task']): string {
   return formatFields([
     ['id', task.id],
     ['kind', task.kind],
@@ -164,6 +178,72 @@ export const COMMANDS: readonly Command[] = [
         : '';
       return table + problems.join('') + foreign;
     },
+  }),
+  remote({
+    group: 'vm',
+    name: 'create',
+    verb: 'vm.create',
+    summary: 'define a VM from a template; it stays shut off until `vm start`',
+    arguments: [
+      {
+        name: 'NAME',
+        description: 'the new VM’s name (1-32 of a-z 0-9 -, starting with a letter; also its hostname)',
+      },
+    ],
+    options: [
+      {
+        name: 'template',
+        type: 'string',
+        value: 'T',
+        description: 'the template to make it from (e.g. fallback)',
+      },
+    ],
+    input(positionals, values) {
+      const { name } = vmNameArgument(positionals, 'vm create');
+      const template = values['template'];
+      if (typeof template !== 'string') throw new UsageError('missing --template T', 'vm create');
+      return { name, template };
+    },
+    render: (vm) =>
+      `VM ${vm.name} created from template ${vm.template} (role ${vm.role}, image ${vm.image})\n`,
+  }),
+  remote({
+    group: 'vm',
+    name: 'start',
+    verb: 'vm.start',
+    summary: 'start a VM and wait until its guest reports ready',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [
+      {
+        name: 'no-wait',
+        type: 'boolean',
+        description: 'return once the start task is recorded (follow it with `mvctl task show ID`)',
+      },
+    ],
+    input: (positionals) => vmNameArgument(positionals, 'vm start'),
+    render: ({ task }) =>
+      `starting VM ${task.target} as task ${task.id} (${task.state}); \`mvctl task show ${task.id}\` follows it\n`,
+    followTask: ({ task }) => task.id,
+  }),
+  remote({
+    group: 'vm',
+    name: 'stop',
+    verb: 'vm.stop',
+    summary: 'stop a running VM at once (like pulling the plug)',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [],
+    input: (positionals) => vmNameArgument(positionals, 'vm stop'),
+    render: ({ name }) => `VM ${name} stopped\n`,
+  }),
+  remote({
+    group: 'vm',
+    name: 'delete',
+    verb: 'vm.delete',
+    summary: 'remove a stopped VM',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [],
+    input: (positionals) => vmNameArgument(positionals, 'vm delete'),
+    render: ({ name }) => `VM ${name} deleted\n`,
   }),
   remote({
     group: 'task',

@@ -2,12 +2,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { API_SOCKET_FILE } from '../api/index.js';
 import { optionsOf } from './command-options.js';
-import { COMMANDS, findCommand, groupsOf } from './commands.js';
+import { COMMANDS, findCommand, groupsOf, taskFields } from './commands.js';
 import type { Command, ParsedValues } from './commands.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
 import { commandHelp, groupHelp, mainHelp } from './help-text.js';
 import { HostdCallError, HostdUnreachableError, callHostd } from './hostd-client.js';
+import { followTask } from './task-follower.js';
 import { UsageError } from './usage-error.js';
 
 export interface MvctlIo {
@@ -81,7 +82,10 @@ async function run(args: readonly string[], io: MvctlIo): Promise<ExitCode> {
   const input = withoutUndefined(command.input(positionals, values));
   const json = values['json'] === true;
   try {
-    const result = await callHostd(socketPath(values, io.env), command.verb, input);
+    const socket = socketPath(values, io.env);
+    const result = await callHostd(socket, command.verb, input);
+    const taskId = values['no-wait'] === true ? undefined : command.followTask?.(result as never);
+    if (taskId !== undefined) return await waitForTask(socket, taskId, json, io);
     io.stdout(json ? JSON.stringify(result, null, 2) + '\n' : command.render(result as never));
     return command.exitCode?.(result as never) ?? EXIT_CODES.ok;
   } catch (error) {
@@ -93,6 +97,15 @@ async function run(args: readonly string[], io: MvctlIo): Promise<ExitCode> {
     }
     throw error;
   }
+}
+
+/** Follows a task the command started to its end: progress on stderr, the final task on stdout. */
+async function waitForTask(socket: string, id: string, json: boolean, io: MvctlIo): Promise<ExitCode> {
+  const task = await followTask(socket, id, (progress) => {
+    if (!json) io.stderr(`${Math.round(progress.progress.fraction * 100)}% ${progress.progress.message}\n`);
+  });
+  io.stdout(json ? JSON.stringify({ task }, null, 2) + '\n' : taskFields(task));
+  return task.state === 'succeeded' ? EXIT_CODES.ok : EXIT_CODES.failed;
 }
 
 /** mvctl's whole behaviour: returns the exit code instead of exiting, writes only through `io`. */

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { Domain } from '@multiverse/libvirt-ts';
-import { VM_METADATA_NAMESPACE, element, renderXml, vmMetadataElement } from '@multiverse/vm-templates';
+import {
+  VM_METADATA_NAMESPACE,
+  element,
+  renderXml,
+  shippedTemplatesDirectory,
+  vmMetadataElement,
+} from '@multiverse/vm-templates';
 import type { VmMetadata } from '@multiverse/vm-templates';
 import type { XmlElement } from '@multiverse/vm-templates';
 import { AuditLog } from '../audit/index.js';
@@ -15,6 +21,7 @@ import { createLogger } from '../log.js';
 import { openStateDatabase } from '../state/index.js';
 import type { StateDatabase } from '../state/index.js';
 import { TaskManager } from '../tasks/index.js';
+import { VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 import { HostService } from './host-service.js';
 import { ServiceError } from './service-error.js';
@@ -74,11 +81,19 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
     status.libvirtVersion = `${library.major}.${library.minor}.${library.release}`;
     status.hypervisorVersion = `${hypervisor.major}.${hypervisor.minor}.${hypervisor.release}`;
     status.hostname = await client.getHostname();
+    const host = { status: () => status, libvirt: () => (connected ? client : undefined) };
+    const logger = createLogger('test', { minLevel: 'error', write: () => {} });
     service = new HostService({
-      host: { status: () => status, libvirt: () => (connected ? client : undefined) },
+      host,
       audit,
       tasks,
-      logger: createLogger('test', { minLevel: 'error', write: () => {} }),
+      vms: new VmEngine({
+        host,
+        imagesDirectory: join(root, 'images'),
+        templatesDirectory: shippedTemplatesDirectory(),
+        logger,
+      }),
+      logger,
     });
   });
 

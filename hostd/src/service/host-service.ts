@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { AuditActor, AuditLog } from '../audit/index.js';
 import type { Logger } from '../log.js';
 import type { TaskManager } from '../tasks/index.js';
+import type { VmEngine } from '../vm-engine/index.js';
 import { actorSchema } from './actor.js';
 import type { Actor } from './actor.js';
 import { isAllowed } from './policy.js';
@@ -14,6 +15,7 @@ export interface HostServiceDependencies {
   readonly host: HostFacts;
   readonly audit: AuditLog;
   readonly tasks: TaskManager;
+  readonly vms: VmEngine;
   readonly logger: Logger;
 }
 
@@ -83,7 +85,13 @@ export class HostService {
     let output: unknown;
     try {
       output = await verb.run(
-        { actor: who, host: this.deps.host, audit: this.deps.audit, tasks: this.deps.tasks },
+        {
+          actor: who,
+          host: this.deps.host,
+          audit: this.deps.audit,
+          tasks: this.deps.tasks,
+          vms: this.deps.vms,
+        },
         parsed.data,
       );
     } catch (caught) {

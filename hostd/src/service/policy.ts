@@ -8,6 +8,11 @@ import type { VerbName } from './verb-table.js';
 export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'host.info': ['owner', 'operator', 'viewer'],
   'vm.list': ['owner', 'operator', 'viewer'],
+  // Operators run VMs; only the owner decides which VMs exist.
+  'vm.create': ['owner'],
+  'vm.start': ['owner', 'operator'],
+  'vm.stop': ['owner', 'operator'],
+  'vm.delete': ['owner'],
   'task.list': ['owner', 'operator', 'viewer'],
   'task.show': ['owner', 'operator', 'viewer'],
   'task.cancel': ['owner', 'operator'],

@@ -1,9 +1,15 @@
 import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
-import { DomainXmlError, readVmMetadata } from '@multiverse/vm-templates';
+import { DomainXmlError, VM_NAME_RULE, isVmName, readVmMetadata } from '@multiverse/vm-templates';
 import { z } from 'zod';
 import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
+import type { TaskRecord } from '../tasks/index.js';
+import type { CreatedVm } from '../vm-engine/index.js';
 import { defineVerb } from './verb.js';
+
+const vmName = z.string().refine(isVmName, { message: `a VM name: ${VM_NAME_RULE}` });
+/** Template names follow the VM name rule (a template's name is also its guests' hostname). */
+const templateName = z.string().refine(isVmName, { message: `a template name: ${VM_NAME_RULE}` });
 
 export interface VmSummary {
   readonly name: string;
@@ -77,5 +83,31 @@ export const vmVerbs = {
         vms: vms.filter((vm): vm is VmSummary => vm !== null).sort((a, b) => a.name.localeCompare(b.name)),
       };
     },
+  }),
+  'vm.create': defineVerb({
+    summary: 'define a VM from a template (shut off until started); builds its image on first use',
+    input: z.strictObject({ name: vmName, template: templateName }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<CreatedVm> => vms.create(input.name, input.template),
+  }),
+  'vm.start': defineVerb({
+    summary: 'start a VM and wait for its guest to report ready, as a task',
+    input: z.strictObject({ name: vmName }),
+    target: (input) => input.name,
+    run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
+      task: await vms.startAsTask(tasks, input.name, actor),
+    }),
+  }),
+  'vm.stop': defineVerb({
+    summary: 'stop a running VM at once (power cut: tiny guests ignore ACPI)',
+    input: z.strictObject({ name: vmName }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<{ name: string }> => vms.stop(input.name),
+  }),
+  'vm.delete': defineVerb({
+    summary: 'remove a stopped VM',
+    input: z.strictObject({ name: vmName }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<{ name: string }> => vms.delete(input.name),
   }),
 };
