@@ -15,7 +15,7 @@ DEBIAN_PACKAGES=(
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   busybox-static cpio zstd
   zbar-tools libxml2-utils
-  tor curl
+  tor curl openssh-client
   linux-image-cloud-amd64
   python3 make g++ git ca-certificates
 )

@@ -10,7 +10,6 @@ state_dir=${MULTIVERSE_STATE_DIR:-/var/lib/multiverse}
 run_dir=${MULTIVERSE_RUN_DIR:-/run/multiverse}
 log_dir=${MULTIVERSE_LOG_DIR:-/var/log/multiverse}
 mkdir -p "$state_dir/images" "$run_dir" "$log_dir"
-chmod 700 "$state_dir"
 
 echo "==> default guest image (tiny: Debian cloud kernel + busybox initramfs)"
 node vm-templates/dist/image-build-cli.js tiny --images-dir "$state_dir/images"

@@ -1,0 +1,474 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateSecret, generateSync } from 'otplib';
+import type { JailAuditEvent } from './audit.js';
+import { loadOrCreateHostKey } from './host-key.js';
+import { JailSshServer, type JailServerOptions } from './jail-server.js';
+import { IdentityCommandHandler } from './shell-commands.js';
+import { InMemoryUserStore, type JailRole } from './user-store.js';
+
+// Every test drives the real OpenSSH client (`ssh`, from Debian's openssh-client) against the
+// jail on 127.0.0.1. Each login consumes a TOTP time step, so each test logs in as its own user.
+
+interface SshResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let workDir: string;
+let clientKey: string;
+let strangerKey: string;
+let store: InMemoryUserStore;
+let server: JailSshServer;
+let port: number;
+let askpassCount = 0;
+const audit: JailAuditEvent[] = [];
+const secrets = new Map<string, string>();
+
+let clientKeyPublic: string;
+
+function addUser(name: string, role: JailRole = 'operator'): void {
+  const totpSecret = generateSecret();
+  secrets.set(name, totpSecret);
+  store.addUser({ name, role, authorizedKeys: [clientKeyPublic], totpSecret, locked: false });
+}
+
+function currentCode(user: string): string {
+  const secret = secrets.get(user);
+  assert.ok(secret, `test user ${user} was not added`);
+  return generateSync({ secret });
+}
+
+async function askpassScript(code: string): Promise<string> {
+  askpassCount += 1;
+  const path = join(workDir, `askpass-${askpassCount}.sh`);
+  await writeFile(path, `#!/bin/sh\nprintf '%s\\n' '${code}'\n`, { mode: 0o700 });
+  return path;
+}
+
+interface SshInvocation {
+  /** Client options, placed before the destination. */
+  readonly options?: readonly string[];
+  /** The remote command, placed after the destination. */
+  readonly command?: readonly string[];
+  readonly key?: string;
+  readonly env?: Record<string, string>;
+  /** Another jail than the suite's shared one. */
+  readonly port?: number;
+}
+
+function sshArgs(user: string, invocation: SshInvocation): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-p',
+    String(invocation.port ?? port),
+    '-i',
+    invocation.key ?? clientKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'PreferredAuthentications=publickey,keyboard-interactive',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=no',
+    '-o',
+    'NumberOfPasswordPrompts=1',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
+    ...(invocation.options ?? []),
+    `${user}@127.0.0.1`,
+    ...(invocation.command ?? []),
+  ];
+}
+
+async function startSsh(user: string, code: string, invocation: SshInvocation): Promise<ChildProcess> {
+  // No SSH_AUTH_SOCK unless a test sets one, so the client offers only the key given with -i.
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: workDir,
+    SSH_ASKPASS: await askpassScript(code),
+    SSH_ASKPASS_REQUIRE: 'force',
+    ...invocation.env,
+  };
+  return spawn('ssh', sshArgs(user, invocation), {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+function collect(child: ChildProcess, input?: string, timeoutMs = 20_000): Promise<SshResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ssh did not finish within ${timeoutMs} ms; stdout=${stdout} stderr=${stderr}`));
+    }, timeoutMs);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    if (input === undefined) child.stdin?.end();
+    else child.stdin?.write(input);
+  });
+}
+
+async function ssh(user: string, code: string, invocation: SshInvocation): Promise<SshResult> {
+  return collect(await startSsh(user, code, invocation));
+}
+
+function eventsFor(user: string, action?: string): JailAuditEvent[] {
+  return audit.filter((event) => event.user === user && (action === undefined || event.action === action));
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Connects once the ssh client has opened its listener (TCP port or unix socket path). */
+async function connectWithRetry(target: number | string): Promise<Socket> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const onConnect = (): void => resolve(socket);
+        const socket =
+          typeof target === 'number' ? connect(target, '127.0.0.1', onConnect) : connect(target, onConnect);
+        socket.once('error', reject);
+      });
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+function readUntilClosed(socket: Socket, send: Buffer): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.write(send);
+  });
+}
+
+function generateClientKey(path: string): void {
+  const result = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'jail-test', '-f', path]);
+  assert.equal(result.status, 0, result.stderr.toString());
+}
+
+async function startJail(overrides: Partial<JailServerOptions>): Promise<JailSshServer> {
+  return new JailSshServer({
+    hostKey: await loadOrCreateHostKey(join(workDir, 'host_ed25519')),
+    users: store,
+    commands: new IdentityCommandHandler(),
+    audit: (event) => audit.push(event),
+    throttle: {
+      baseDelayMs: 50,
+      maxDelayMs: 400,
+      userLockoutAfter: 3,
+      sourceLockoutAfter: 1000,
+      failureWindowMs: 60_000,
+    },
+    ...overrides,
+  });
+}
+
+describe('JailSshServer with the OpenSSH client', () => {
+  before(async () => {
+    workDir = await mkdtemp(join(tmpdir(), 'jail-shell-test-'));
+    clientKey = join(workDir, 'client_ed25519');
+    strangerKey = join(workDir, 'stranger_ed25519');
+    generateClientKey(clientKey);
+    generateClientKey(strangerKey);
+    clientKeyPublic = (await readFile(`${clientKey}.pub`, 'utf8')).trim();
+    store = new InMemoryUserStore();
+    server = await startJail({});
+    port = (await server.listen('127.0.0.1', 0)).port;
+  });
+
+  after(async () => {
+    await server.close();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('logs in with the listed key and the current code, and runs an allowed verb', async () => {
+    addUser('alice', 'owner');
+    const result = await ssh('alice', currentCode('alice'), { command: ['whoami'] });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, 'alice (owner)\n');
+    assert.ok(eventsFor('alice', 'auth.publickey').some((event) => event.outcome === 'accepted'));
+    assert.ok(eventsFor('alice', 'auth.totp').some((event) => event.outcome === 'accepted'));
+  });
+
+  it('gives a pty session the limited shell: banner, whoami, unknown command, exit', async () => {
+    addUser('pat', 'viewer');
+    const child = await startSsh('pat', currentCode('pat'), { options: ['-tt'] });
+    const result = await collect(child, 'whoami\rls -la; id\rexit\r');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /signed in as pat \(role viewer\)/);
+    assert.match(result.stdout, /pat \(viewer\)\r\n/);
+    assert.match(result.stdout, /unknown command: "ls"/);
+    assert.ok(
+      eventsFor('pat', 'command').some(
+        (event) => event.outcome === 'refused' && event.detail?.startsWith('ls -la; id'),
+      ),
+    );
+  });
+
+  it('refuses a wrong code', async () => {
+    addUser('bob');
+    const right = currentCode('bob');
+    const wrong = String((Number(right) + 500_000) % 1_000_000).padStart(6, '0');
+    const result = await ssh('bob', wrong, { command: ['whoami'] });
+    assert.equal(result.status, 255);
+    assert.match(result.stderr, /Permission denied/);
+    assert.ok(
+      eventsFor('bob', 'auth.totp').some(
+        (event) => event.outcome === 'refused' && event.detail === 'wrong code',
+      ),
+    );
+  });
+
+  it('refuses a code that was already used', async () => {
+    addUser('carol');
+    const code = currentCode('carol');
+    assert.equal((await ssh('carol', code, { command: ['whoami'] })).status, 0);
+    const replay = await ssh('carol', code, { command: ['whoami'] });
+    assert.equal(replay.status, 255);
+    assert.ok(
+      eventsFor('carol', 'auth.totp').some(
+        (event) => event.outcome === 'refused' && event.detail === 'code already used',
+      ),
+    );
+  });
+
+  it('refuses a key that is not listed for the user', async () => {
+    addUser('dave');
+    const result = await ssh('dave', currentCode('dave'), { command: ['whoami'], key: strangerKey });
+    assert.equal(result.status, 255);
+    const keyEvents = eventsFor('dave', 'auth.publickey');
+    assert.ok(keyEvents.length > 0);
+    assert.ok(
+      keyEvents.every((event) => event.outcome === 'refused' && event.detail === 'key not listed for user'),
+    );
+    assert.equal(eventsFor('dave', 'auth.totp').length, 0);
+  });
+
+  it('refuses a locked user', async () => {
+    addUser('erin');
+    store.setLocked('erin', true);
+    const result = await ssh('erin', currentCode('erin'), { command: ['whoami'] });
+    assert.equal(result.status, 255);
+    assert.ok(eventsFor('erin', 'auth.publickey').some((event) => event.detail === 'user is locked'));
+  });
+
+  it('refuses `sh -c id` with a message saying this is not a system shell', async () => {
+    addUser('frank');
+    const result = await ssh('frank', currentCode('frank'), { command: ['sh -c id'] });
+    assert.equal(result.status, 127);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /unknown command: "sh" — this is not a system shell/);
+  });
+
+  it('refuses local forwarding (-L) without opening a channel', async () => {
+    addUser('gina');
+    const localPort = await freePort();
+    const child = await startSsh('gina', currentCode('gina'), {
+      options: ['-N', '-L', `${localPort}:127.0.0.1:9`],
+    });
+    try {
+      const socket = await connectWithRetry(localPort);
+      const received = await readUntilClosed(socket, Buffer.from('hello'));
+      assert.equal(received.length, 0);
+      const refusal = await waitFor('the direct-tcpip refusal', () =>
+        eventsFor('gina', 'channel.direct-tcpip').find((event) => event.outcome === 'refused'),
+      );
+      assert.equal(refusal.detail, 'to 127.0.0.1:9');
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('refuses dynamic forwarding (-D)', async () => {
+    addUser('hank');
+    const localPort = await freePort();
+    const child = await startSsh('hank', currentCode('hank'), {
+      options: ['-N', '-D', `127.0.0.1:${localPort}`],
+    });
+    try {
+      const socket = await connectWithRetry(localPort);
+      const greeting = await new Promise<Buffer>((resolve) => {
+        socket.once('data', resolve);
+        socket.write(Buffer.from([5, 1, 0]));
+      });
+      assert.deepEqual([...greeting], [5, 0]);
+      const reply = await readUntilClosed(socket, Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, 0, 9]));
+      assert.notEqual(reply[1], 0, 'the SOCKS request must not succeed');
+      await waitFor('the dynamic forwarding refusal', () =>
+        eventsFor('hank', 'channel.direct-tcpip').find((event) => event.outcome === 'refused'),
+      );
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('refuses remote forwarding (-R)', async () => {
+    addUser('ivan');
+    const result = await ssh('ivan', currentCode('ivan'), {
+      options: ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', '0:127.0.0.1:9'],
+    });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /forwarding failed/);
+    assert.ok(eventsFor('ivan', 'request.global').some((event) => event.detail === 'tcpip-forward'));
+  });
+
+  it('refuses agent forwarding (-A)', async () => {
+    addUser('judy');
+    const agentSocket = join(workDir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', agentSocket], { stdio: 'ignore' });
+    try {
+      (await connectWithRetry(agentSocket)).end();
+      const result = await ssh('judy', currentCode('judy'), {
+        options: ['-A'],
+        command: ['whoami'],
+        env: { SSH_AUTH_SOCK: agentSocket },
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.ok(eventsFor('judy', 'request.auth-agent').some((event) => event.outcome === 'refused'));
+    } finally {
+      agent.kill();
+    }
+  });
+
+  it('refuses X11 forwarding (-X)', async () => {
+    addUser('kate');
+    const result = await ssh('kate', currentCode('kate'), {
+      options: ['-X', '-o', 'ForwardX11Trusted=yes', '-o', 'XAuthLocation=/nonexistent/xauth'],
+      command: ['whoami'],
+      env: { DISPLAY: '127.0.0.1:99' },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stderr, /X11 forwarding request failed/);
+    assert.ok(eventsFor('kate', 'request.x11').some((event) => event.outcome === 'refused'));
+  });
+
+  it('refuses the sftp subsystem (-s sftp)', async () => {
+    addUser('liam');
+    const result = await ssh('liam', currentCode('liam'), { options: ['-s'], command: ['sftp'] });
+    assert.notEqual(result.status, 0);
+    assert.ok(eventsFor('liam', 'request.subsystem').some((event) => event.detail === 'sftp'));
+  });
+
+  it('refuses a shell without a pty', async () => {
+    addUser('nora');
+    const result = await ssh('nora', currentCode('nora'), { options: ['-T'] });
+    assert.notEqual(result.status, 0);
+    assert.ok(eventsFor('nora', 'request.shell').some((event) => event.detail === 'no pty requested'));
+  });
+
+  it('passes TERM and LANG but refuses any other environment variable', async () => {
+    addUser('olga');
+    const result = await ssh('olga', currentCode('olga'), {
+      options: ['-o', 'SetEnv=LANG=C.UTF-8 LD_PRELOAD=/tmp/evil.so'],
+      command: ['whoami'],
+    });
+    assert.equal(result.status, 0, result.stderr);
+    const refused = eventsFor('olga', 'request.env').map((event) => event.detail);
+    assert.deepEqual(refused, ['LD_PRELOAD']);
+  });
+
+  it('refuses escape sequences in an exec command line', async () => {
+    addUser('quinn');
+    const result = await ssh('quinn', currentCode('quinn'), { command: ['whoami\x1b]0;pwned\x07'] });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /control characters are not allowed/);
+    assert.ok(eventsFor('quinn', 'command').some((event) => event.outcome === 'refused'));
+  });
+
+  it('locks a user out after repeated wrong codes, with growing delays, until the owner unlocks', async () => {
+    addUser('mallory');
+    const wrong = String((Number(currentCode('mallory')) + 500_000) % 1_000_000).padStart(6, '0');
+    const elapsed: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const started = performance.now();
+      assert.equal((await ssh('mallory', wrong, { command: ['whoami'] })).status, 255);
+      elapsed.push(performance.now() - started);
+    }
+    // The throttle doubles from 50 ms: the third refusal is held back at least 200 ms.
+    assert.ok((elapsed[2] ?? 0) >= 200, `third wrong code answered after ${elapsed[2]} ms`);
+    assert.deepEqual(server.lockedOut().users, ['mallory']);
+    const whileLocked = await ssh('mallory', currentCode('mallory'), { command: ['whoami'] });
+    assert.equal(whileLocked.status, 255);
+    assert.ok(
+      eventsFor('mallory', 'auth.publickey').some(
+        (event) => event.detail === 'user is locked out after failed codes',
+      ),
+    );
+    assert.equal(server.unlockUser('mallory'), true);
+    const afterUnlock = await ssh('mallory', currentCode('mallory'), { command: ['whoami'] });
+    assert.equal(afterUnlock.status, 0, afterUnlock.stderr);
+    assert.equal(afterUnlock.stdout, 'mallory (operator)\n');
+  });
+  for (const { name, limit, reason } of [
+    { name: 'an idle session', limit: { idleTimeoutMs: 1000 }, reason: 'idle timeout' },
+    {
+      name: 'a session at its time limit',
+      limit: { sessionTimeoutMs: 1000 },
+      reason: 'session time limit reached',
+    },
+  ]) {
+    it(`closes ${name}, saying why`, async () => {
+      const user = reason === 'idle timeout' ? 'rita' : 'sam';
+      addUser(user);
+      const limitedJail = await startJail(limit);
+      try {
+        const limitedPort = (await limitedJail.listen('127.0.0.1', 0)).port;
+        const started = performance.now();
+        const child = await startSsh(user, currentCode(user), { options: ['-tt'], port: limitedPort });
+        const result = await collect(child, '');
+        const seconds = (performance.now() - started) / 1000;
+        assert.equal(result.status, 124, JSON.stringify(result));
+        assert.ok(result.stderr.includes(`jail-shell: ${reason}; closing.`), JSON.stringify(result));
+        assert.ok(seconds >= 1 && seconds < 10, `closed after ${seconds} s`);
+        assert.ok(eventsFor(user, 'session.close').some((event) => event.detail === reason));
+      } finally {
+        await limitedJail.close();
+      }
+    });
+  }
+});
