@@ -9,6 +9,8 @@ export interface HostdConfig {
   /** `auto` probes KVM by booting a throw-away guest; `kvm`/`tcg` skip the probe. */
   accelerator: 'auto' | 'kvm' | 'tcg';
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Where VM templates are read from; null: the ones vm-templates ships. */
+  templatesDir: string | null;
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
@@ -19,6 +21,8 @@ const configSchema = z.object({
   MULTIVERSE_RUN_DIR: absolutePath.default('/run/multiverse'),
   MULTIVERSE_ACCELERATOR: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   MULTIVERSE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Where VM templates are read from; unset: the ones vm-templates ships. */
+  MULTIVERSE_TEMPLATES_DIR: absolutePath.optional(),
 });
 
 export class ConfigError extends Error {
@@ -46,5 +50,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     runDir: values.MULTIVERSE_RUN_DIR,
     accelerator: values.MULTIVERSE_ACCELERATOR,
     logLevel: values.MULTIVERSE_LOG_LEVEL,
+    templatesDir: values.MULTIVERSE_TEMPLATES_DIR ?? null,
   };
 }

@@ -8,6 +8,7 @@ import { probeAccelerator } from './accelerator-probe.js';
 import type { AcceleratorDecision } from './accelerator-probe.js';
 import { API_SOCKET_FILE, ApiServer, refuseIfAnotherHostdAnswers } from './api/index.js';
 import { AuditLog } from './audit/index.js';
+import { DiskStore } from './disks/index.js';
 import type { HostdConfig } from './config.js';
 import { writeFileDurably } from './durable-fs.js';
 import { LibvirtSession } from './libvirt-session.js';
@@ -92,6 +93,14 @@ export class HostDaemon {
         target: task.target,
       });
     }
+    // qcow2 base images (for VMs with a root volume) and the VMs' volumes, apart from the kernel-boot images.
+    const disks = new DiskStore({
+      imagesDir: join(this.config.stateDir, 'disk-images'),
+      vmsDir: join(this.config.stateDir, 'vms'),
+      logger: this.logger.child('disks'),
+    });
+    // Each recovery is logged by the store; after this no VM's chain is half-changed.
+    await disks.recoverAll();
     const host = { status: () => this.status, libvirt: () => this.session.current };
     this.service = new HostService({
       host,
@@ -100,7 +109,8 @@ export class HostDaemon {
       vms: new VmEngine({
         host,
         imagesDirectory: this.imagesDirectory,
-        templatesDirectory: shippedTemplatesDirectory(),
+        templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
+        disks,
         logger: this.logger.child('vm'),
       }),
       logger: this.logger.child('service'),

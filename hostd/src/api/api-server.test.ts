@@ -13,6 +13,7 @@ import type { StateDatabase } from '../state/index.js';
 import { TaskManager } from '../tasks/index.js';
 import { VmEngine } from '../vm-engine/index.js';
 import { ApiServer } from './api-server.js';
+import { DiskStore } from '../disks/index.js';
 
 interface Answer {
   status: number;
@@ -72,6 +73,7 @@ describe('API server on a unix socket (real HostService and SQLite, no libvirt)'
         host,
         imagesDirectory: join(root, 'images'),
         templatesDirectory: shippedTemplatesDirectory(),
+        disks: new DiskStore({ imagesDir: join(root, 'disk-images'), vmsDir: join(root, 'vms') }),
         logger,
       }),
       logger,

@@ -81,6 +81,23 @@ function vmNameArgument(positionals: readonly string[], command: string): { name
 }
 
 const VM_NAME_ARGUMENT: ArgumentSpec = { name: 'NAME', description: 'the VM’s name (from `mvctl vm list`)' };
+const CHECKPOINT_ID_ARGUMENT: ArgumentSpec = {
+  name: 'ID',
+  description: 'the checkpoint’s id (from `mvctl vm checkpoints NAME`)',
+};
+
+function vmAndCheckpointArguments(
+  positionals: readonly string[],
+  command: string,
+): { name: string; id: string } {
+  const [name, id, ...extra] = positionals;
+  if (name === undefined) throw new UsageError('missing the VM NAME', command);
+  if (id === undefined) throw new UsageError('missing the checkpoint ID', command);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, command);
+  if (!/^[0-9a-f]{16}$/.test(id))
+    throw new UsageError(`"${id}" is not a checkpoint ID (16 lowercase hex digits)`, command);
+  return { name, id };
+}
 
 function noArguments(positionals: readonly string[], command: string): void {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, command);
@@ -244,6 +261,75 @@ export const COMMANDS: readonly Command[] = [
     options: [],
     input: (positionals) => vmNameArgument(positionals, 'vm delete'),
     render: ({ name }) => `VM ${name} deleted\n`,
+  }),
+  remote({
+    group: 'vm',
+    name: 'checkpoint',
+    verb: 'vm.checkpoint',
+    summary: 'freeze a stopped VM’s private volume as a checkpoint (O(1)); it goes on in a new layer',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [
+      { name: 'message', type: 'string', value: 'MSG', description: 'what the checkpoint holds (one line)' },
+      { name: 'pin', type: 'boolean', description: 'never prune this checkpoint' },
+    ],
+    input(positionals, values) {
+      const { name } = vmNameArgument(positionals, 'vm checkpoint');
+      const message = values['message'];
+      return {
+        name,
+        ...(typeof message === 'string' ? { message } : {}),
+        ...(values['pin'] === true ? { pinned: true } : {}),
+      };
+    },
+    render: ({ task }) =>
+      `checkpointing VM ${task.target} as task ${task.id} (${task.state}); \`mvctl task show ${task.id}\` follows it\n`,
+    followTask: ({ task }) => task.id,
+  }),
+  remote({
+    group: 'vm',
+    name: 'checkpoints',
+    verb: 'vm.checkpoints',
+    summary: 'a VM’s checkpoints, oldest first: id, time, size, pinned, message',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [],
+    input: (positionals) => vmNameArgument(positionals, 'vm checkpoints'),
+    render({ name, checkpoints }) {
+      if (checkpoints.length === 0) return `VM ${name} has no checkpoints\n`;
+      return formatTable(
+        ['ID', 'CREATED', 'SIZE', 'PINNED', 'MESSAGE'],
+        checkpoints.map((checkpoint) => [
+          checkpoint.id,
+          formatTime(checkpoint.createdAt),
+          formatBytesApproximately(checkpoint.sizeBytes),
+          checkpoint.pinned ? 'yes' : 'no',
+          checkpoint.message === '' ? '-' : checkpoint.message,
+        ]),
+      );
+    },
+  }),
+  remote({
+    group: 'vm',
+    name: 'revert',
+    verb: 'vm.revert',
+    summary: 'return a stopped VM’s private volume to a checkpoint, dropping the layers above it',
+    arguments: [VM_NAME_ARGUMENT, CHECKPOINT_ID_ARGUMENT],
+    options: [],
+    input: (positionals) => vmAndCheckpointArguments(positionals, 'vm revert'),
+    render: ({ task }) =>
+      `reverting VM ${task.target} as task ${task.id} (${task.state}); \`mvctl task show ${task.id}\` follows it\n`,
+    followTask: ({ task }) => task.id,
+  }),
+  remote({
+    group: 'vm',
+    name: 'checkpoint-delete',
+    verb: 'vm.checkpoint-delete',
+    summary: 'merge a stopped VM’s checkpoint away; the others read exactly as before',
+    arguments: [VM_NAME_ARGUMENT, CHECKPOINT_ID_ARGUMENT],
+    options: [],
+    input: (positionals) => vmAndCheckpointArguments(positionals, 'vm checkpoint-delete'),
+    render: ({ task }) =>
+      `deleting a checkpoint of VM ${task.target} as task ${task.id} (${task.state}); \`mvctl task show ${task.id}\` follows it\n`,
+    followTask: ({ task }) => task.id,
   }),
   remote({
     group: 'task',

@@ -20,6 +20,11 @@ function rejectsWith(code: string): (error: unknown) => boolean {
   };
 }
 
+function requirePath(path: string | null): string {
+  assert.ok(path !== null, 'expected a disk path');
+  return path;
+}
+
 describe('DiskStore: the volume model', () => {
   let fixture: StoreFixture;
   before(async () => {
@@ -31,17 +36,18 @@ describe('DiskStore: the volume model', () => {
     const { store, base } = fixture;
     await store.createVm('work', { base, privateSizeBytes: 16 * MiB, volatileSizeBytes: 8 * MiB });
     const first = await store.prepareForStart('work');
-    assert.equal((await qemuImg.info(first.root, 'qcow2')).backingFile, store.images.pathOf(base));
-    await assertView(first.root, new Map([[0, 0x5a]]), [0], 'root shows the base');
-    await writeRegions(first.root, new Map([[0, 0x01]]));
+    const firstRoot = requirePath(first.root);
+    assert.equal((await qemuImg.info(firstRoot, 'qcow2')).backingFile, store.images.pathOf(base));
+    await assertView(firstRoot, new Map([[0, 0x5a]]), [0], 'root shows the base');
+    await writeRegions(firstRoot, new Map([[0, 0x01]]));
     await writeRegions(first.volatile ?? '', new Map([[3, 0x03]]));
     await writeRegions(first.private ?? '', new Map([[5, 0x05]]));
     await store.cleanupAfterStop('work');
-    await assert.rejects(stat(first.root), { code: 'ENOENT' });
+    await assert.rejects(stat(firstRoot), { code: 'ENOENT' });
     await assert.rejects(stat(first.volatile ?? ''), { code: 'ENOENT' });
 
     const second = await store.prepareForStart('work');
-    await assertView(second.root, new Map([[0, 0x5a]]), [0], 'root after restart');
+    await assertView(requirePath(second.root), new Map([[0, 0x5a]]), [0], 'root after restart');
     await assertView(second.volatile ?? '', new Map(), [3], 'volatile after restart');
     await assertView(second.private ?? '', new Map([[5, 0x05]]), [5], 'private after restart');
     await store.cleanupAfterStop('work');
@@ -63,6 +69,68 @@ describe('DiskStore: the volume model', () => {
     await store.deleteVm('router');
     await assert.rejects(store.prepareForStart('router'), rejectsWith('VM_DISKS_NOT_FOUND'));
     assert.deepEqual(await store.vmNames(), ['work']);
+  });
+
+  it('gives a VM without base (kernel boot) a private chain and a volatile volume, but no root', async () => {
+    const { store, options } = fixture;
+    await assert.rejects(
+      store.createVm('nothing', { base: null, privateSizeBytes: null, volatileSizeBytes: null }),
+      rejectsWith('DISK_OPTIONS_INVALID'),
+    );
+    const manifest = await store.createVm('kernel', {
+      base: null,
+      privateSizeBytes: 16 * MiB,
+      volatileSizeBytes: 8 * MiB,
+    });
+    assert.equal(manifest.base, null);
+    assert.equal((await store.manifest('kernel')).base, null);
+    const planned = await store.diskPaths('kernel');
+    const first = await store.prepareForStart('kernel');
+    assert.equal(first.root, null);
+    assert.deepEqual(first, planned);
+    const privateTop = requirePath(first.private);
+    const volatile = requirePath(first.volatile);
+    // QEMU runs as another user: it must traverse every directory down to the layers, and list none.
+    for (const dir of [
+      options.vmsDir,
+      join(options.vmsDir, 'kernel'),
+      join(options.vmsDir, 'kernel', 'private'),
+    ]) {
+      assert.equal((await stat(dir)).mode & 0o777, 0o711, dir);
+    }
+    assert.equal((await stat(join(options.vmsDir, 'kernel', 'run'))).mode & 0o777, 0o711);
+    assert.deepEqual((await readdir(join(options.vmsDir, 'kernel', 'run'))).sort(), ['volatile.qcow2']);
+    await writeRegions(privateTop, new Map([[2, 0x22]]));
+    await writeRegions(volatile, new Map([[1, 0x11]]));
+    await store.cleanupAfterStop('kernel');
+    await assert.rejects(stat(volatile), { code: 'ENOENT' });
+
+    const frozen = await store.checkpoint('kernel', { message: 'before' });
+    const second = await store.prepareForStart('kernel');
+    assert.equal(second.root, null);
+    await assertView(requirePath(second.volatile), new Map(), [1], 'volatile after restart');
+    const secondTop = requirePath(second.private);
+    await assertView(secondTop, new Map([[2, 0x22]]), [2], 'private after a checkpoint');
+    await writeRegions(secondTop, new Map([[2, 0x33]]));
+    await store.cleanupAfterStop('kernel');
+    await store.revert('kernel', frozen.id);
+    const third = await store.prepareForStart('kernel');
+    await assertView(requirePath(third.private), new Map([[2, 0x22]]), [2], 'private after revert');
+    await store.cleanupAfterStop('kernel');
+    await store.verifyChain('kernel');
+    await store.deleteVm('kernel');
+    await assert.rejects(stat(join(options.vmsDir, 'kernel')), { code: 'ENOENT' });
+  });
+
+  it('gives a VM without base and without private volume only a volatile volume', async () => {
+    const { store } = fixture;
+    await store.createVm('scratch', { base: null, privateSizeBytes: null, volatileSizeBytes: 8 * MiB });
+    const disks = await store.prepareForStart('scratch');
+    assert.deepEqual({ root: disks.root, private: disks.private }, { root: null, private: null });
+    assert.equal((await qemuImg.info(requirePath(disks.volatile), 'qcow2')).virtualSizeBytes, 8 * MiB);
+    await assert.rejects(store.checkpoint('scratch'), rejectsWith('NO_PRIVATE_VOLUME'));
+    await store.cleanupAfterStop('scratch');
+    await store.deleteVm('scratch');
   });
 
   it('removes half-made and half-deleted VM directories at recoverAll', async () => {
@@ -132,9 +200,10 @@ describe('DiskStore: creating a VM costs O(1) in the base size', () => {
     const disks = await store.prepareForStart('cheap');
     const vmBytes = await allocatedBytes(join(fixture.options.vmsDir, 'cheap'));
     assert.ok(vmBytes < MiB, `VM directory holds ${vmBytes} bytes`);
-    assert.equal((await qemuImg.info(disks.root, 'qcow2')).virtualSizeBytes, 8 * 1024 * MiB);
+    const bigRoot = requirePath(disks.root);
+    assert.equal((await qemuImg.info(bigRoot, 'qcow2')).virtualSizeBytes, 8 * 1024 * MiB);
     // The base's zeroed region at 3 GiB reads as zeros through the overlay: the guest sees the base, not a copy.
-    await assertView(disks.root, new Map(), [(3 * 1024 * MiB) / (64 * 1024)], 'root over the big base');
+    await assertView(bigRoot, new Map(), [(3 * 1024 * MiB) / (64 * 1024)], 'root over the big base');
     assert.ok(createMs < 2000, `createVm took ${createMs} ms`);
   });
 });

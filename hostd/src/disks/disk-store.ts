@@ -52,8 +52,11 @@ export interface DiskStoreOptions {
 }
 
 export interface CreateVmDisksRequest {
-  /** `name@sha256` of a base image in the image store. */
-  base: string | ImageRef;
+  /**
+   * `name@sha256` of a base image in the image store, which the root volume overlays at every start; null for a
+   * VM without root volume (one that boots a kernel and initramfs, whose volumes are only private and volatile).
+   */
+  base: string | ImageRef | null;
   /** Size of the persistent, checkpointed volume; null for roles that keep nothing (routers, disposables). */
   privateSizeBytes: number | null;
   /** Size of the scratch volume recreated empty at every start; null for none. */
@@ -80,7 +83,7 @@ export interface CheckpointOptions {
 
 /** What a domain definition needs to attach the VM's disks (all qcow2; backing formats are in the headers). */
 export interface StartDisks {
-  root: string;
+  root: string | null;
   private: string | null;
   volatile: string | null;
 }
@@ -92,6 +95,11 @@ export interface RecoveryReport extends RecoveryOutcome {
 const DEFAULT_MAX_CHAIN_DEPTH = 16;
 const DEFAULT_LOCK_WAIT_MS = 10_000;
 const MAX_MESSAGE_LENGTH = 1000;
+/**
+ * Traverse, not list: QEMU runs as its own user and must reach the layer files (libvirt hands it the files
+ * themselves at start, never the directories), while the file names stay unlistable to other users.
+ */
+const VM_DIRECTORY_MODE = 0o711;
 
 /**
  * Disk chains of stopped VMs, on the Qubes volume model:
@@ -129,9 +137,10 @@ export class DiskStore {
   /** Makes a VM's disks: a manifest and an empty first private layer. O(1) in the base image's size. */
   async createVm(vmName: string, request: CreateVmDisksRequest): Promise<DiskManifest> {
     const vm = assertVmName(vmName);
-    const base = parseImageRef(
-      typeof request.base === 'string' ? request.base : formatImageRef(request.base),
-    );
+    const base =
+      request.base === null
+        ? null
+        : parseImageRef(typeof request.base === 'string' ? request.base : formatImageRef(request.base));
     const privateSize =
       request.privateSizeBytes === null ? null : assertDiskSize(request.privateSizeBytes, 'private volume');
     const volatileSize =
@@ -139,6 +148,12 @@ export class DiskStore {
         ? null
         : assertDiskSize(request.volatileSizeBytes, 'volatile volume');
     const keepUnpinned = request.keepUnpinned == null ? null : assertKeep(request.keepUnpinned, 1);
+    if (base === null && privateSize === null && volatileSize === null) {
+      throw new DiskError(
+        'DISK_OPTIONS_INVALID',
+        `VM ${vm} would have no volume at all (no base, no private, no volatile volume). A VM without volumes needs no disks: do not create any.`,
+      );
+    }
     const layout = this.layout(vm);
     return this.withVmLock(layout, async () => {
       if ((await readManifest(layout.manifest)) !== null || (await exists(layout.dir))) {
@@ -147,13 +162,15 @@ export class DiskStore {
           `VM ${vm} already has disks in ${layout.dir}. Delete the VM first or pick another name.`,
         );
       }
-      await this.images.assertPresent(base);
+      if (base !== null) await this.images.assertPresent(base);
       const staging = join(
         this.options.vmsDir,
         `${VmLayout.creatingPrefix(vm)}${randomBytes(6).toString('hex')}`,
       );
       const stagingLayout = new VmLayout(vm, staging, layout.lock);
-      await mkdir(stagingLayout.privateDir, { recursive: true, mode: 0o700 });
+      await makeTraversableDirectory(this.options.vmsDir);
+      await makeTraversableDirectory(staging);
+      await makeTraversableDirectory(stagingLayout.privateDir);
       const firstLayer = newLayerId();
       if (privateSize !== null) {
         await this.qemuImg.createBlank(stagingLayout.layer(firstLayer), privateSize);
@@ -165,7 +182,7 @@ export class DiskStore {
         format: 1,
         vm,
         generation: 0,
-        base: formatImageRef(base),
+        base: base === null ? null : formatImageRef(base),
         volatileSizeBytes: volatileSize,
         keepUnpinned,
         private: privateSize === null ? null : { sizeBytes: privateSize, checkpoints: [], top: firstLayer },
@@ -190,6 +207,23 @@ export class DiskStore {
     });
   }
 
+  /**
+   * Where the VM's volumes are attached from, for a domain definition made while the VM is stopped: the root
+   * and volatile files appear only at `prepareForStart`, and the private path changes with every checkpoint or
+   * revert, so a definition made from these goes stale and must be remade from `prepareForStart`'s at start.
+   */
+  async diskPaths(vmName: string): Promise<StartDisks> {
+    const layout = this.layout(assertVmName(vmName));
+    return this.withVmLock(layout, async () => {
+      const manifest = await this.requireManifest(layout);
+      return {
+        root: manifest.base === null ? null : layout.root,
+        private: manifest.private === null ? null : layout.layer(manifest.private.top),
+        volatile: manifest.volatileSizeBytes === null ? null : layout.volatile,
+      };
+    });
+  }
+
   /** The manifest, e.g. to mirror into the domain's metadata. */
   async manifest(vmName: string): Promise<DiskManifest> {
     const layout = this.layout(assertVmName(vmName));
@@ -198,18 +232,21 @@ export class DiskStore {
 
   /**
    * Verifies the base image, then makes a fresh root overlay on it and an empty volatile volume (replacing any
-   * left by a run that was never cleaned up). Returns the paths for the domain definition.
+   * left by a run that was never cleaned up). Returns the paths for the domain definition; root is null for a
+   * VM without base.
    */
   async prepareForStart(vmName: string): Promise<StartDisks> {
     const layout = this.layout(assertVmName(vmName));
     return this.withVmLock(layout, async () => {
       const manifest = await this.requireManifest(layout);
-      const base = parseImageRef(manifest.base);
-      await this.images.verify(base);
-      await mkdir(layout.runDir, { recursive: true, mode: 0o700 });
-      await this.replaceWith(layout.root, (staging) =>
-        this.qemuImg.createOverlay(staging, this.images.pathOf(base)),
-      );
+      const base = manifest.base === null ? null : parseImageRef(manifest.base);
+      if (base !== null) await this.images.verify(base);
+      await makeTraversableDirectory(layout.runDir);
+      if (base !== null) {
+        await this.replaceWith(layout.root, (staging) =>
+          this.qemuImg.createOverlay(staging, this.images.pathOf(base)),
+        );
+      }
       let volatile: string | null = null;
       if (manifest.volatileSizeBytes !== null) {
         const size = manifest.volatileSizeBytes;
@@ -223,7 +260,7 @@ export class DiskStore {
           `the private volume's top layer ${top} named by the manifest of VM ${layout.vm} is missing. Restore the VM from a backup.`,
         );
       }
-      return { root: layout.root, private: top, volatile };
+      return { root: base === null ? null : layout.root, private: top, volatile };
     });
   }
 
@@ -589,6 +626,12 @@ function assertKeep(value: unknown, minimum: number): number {
     );
   }
   return value;
+}
+
+async function makeTraversableDirectory(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: VM_DIRECTORY_MODE });
+  // mkdir's mode is cut by the umask, and a directory an older hostd made keeps its mode.
+  await chmod(path, VM_DIRECTORY_MODE);
 }
 
 function isVmName(name: string): boolean {

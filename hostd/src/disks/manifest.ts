@@ -29,8 +29,8 @@ export interface DiskManifest {
   vm: string;
   /** Bumped by every write, so a mirror (libvirt metadata) can tell which copy is newer. */
   generation: number;
-  /** `name@sha256` of the base image the root volume overlays at every start. */
-  base: string;
+  /** `name@sha256` of the base image the root volume overlays at every start; null: the VM has no root volume. */
+  base: string | null;
   volatileSizeBytes: number | null;
   /** Unpinned checkpoints kept after each new checkpoint (older ones are merged away); null: no limit. */
   keepUnpinned: number | null;
@@ -50,17 +50,20 @@ const manifestSchema = z.object({
   format: z.literal(1),
   vm: z.string().min(1),
   generation: z.number().int().nonnegative(),
-  base: z.string().refine(
-    (value) => {
-      try {
-        parseImageRef(value);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    { message: 'not NAME@SHA256' },
-  ),
+  base: z
+    .string()
+    .refine(
+      (value) => {
+        try {
+          parseImageRef(value);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not NAME@SHA256' },
+    )
+    .nullable(),
   volatileSizeBytes: z.number().int().positive().nullable(),
   keepUnpinned: z.number().int().nonnegative().nullable(),
   private: z

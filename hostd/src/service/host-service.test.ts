@@ -25,6 +25,7 @@ import { VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 import { HostService } from './host-service.js';
 import { ServiceError } from './service-error.js';
+import { DiskStore } from '../disks/index.js';
 
 const owner: Actor = { user: 'alice', role: 'owner', via: 'cli' };
 const viewer: Actor = { user: 'victor', role: 'viewer', via: 'ssh' };
@@ -91,6 +92,7 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
         host,
         imagesDirectory: join(root, 'images'),
         templatesDirectory: shippedTemplatesDirectory(),
+        disks: new DiskStore({ imagesDir: join(root, 'disk-images'), vmsDir: join(root, 'vms') }),
         logger,
       }),
       logger,
@@ -181,6 +183,23 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
         ['victor', 'audit.list', 'denied'],
         ['victor', 'task.cancel', 'denied'],
       ],
+    );
+  });
+
+  it('lets a viewer list checkpoints but not make, revert or delete them', async () => {
+    const name = `mvtest-absent-${process.pid}`;
+    const id = '0'.repeat(16);
+    for (const [verb, input] of [
+      ['vm.checkpoint', { name }],
+      ['vm.revert', { name, id }],
+      ['vm.checkpoint-delete', { name, id }],
+    ] as const) {
+      await assert.rejects(service.call(viewer, verb, input), rejectsWith('POLICY_DENIED', 'forbidden'));
+    }
+    // Past the policy: the verb runs and finds no such VM.
+    await assert.rejects(
+      service.call(viewer, 'vm.checkpoints', { name }),
+      rejectsWith('VM_NOT_FOUND', 'not-found'),
     );
   });
 

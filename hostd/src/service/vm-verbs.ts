@@ -3,6 +3,7 @@ import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
 import { DomainXmlError, VM_NAME_RULE, isVmName, readVmMetadata } from '@multiverse/vm-templates';
 import { z } from 'zod';
 import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
+import type { Checkpoint } from '../disks/index.js';
 import type { TaskRecord } from '../tasks/index.js';
 import type { CreatedVm } from '../vm-engine/index.js';
 import { defineVerb } from './verb.js';
@@ -10,6 +11,16 @@ import { defineVerb } from './verb.js';
 const vmName = z.string().refine(isVmName, { message: `a VM name: ${VM_NAME_RULE}` });
 /** Template names follow the VM name rule (a template's name is also its guests' hostname). */
 const templateName = z.string().refine(isVmName, { message: `a template name: ${VM_NAME_RULE}` });
+const checkpointId = z
+  .string()
+  .regex(/^[0-9a-f]{16}$/, { message: 'a checkpoint id: 16 lowercase hex digits' });
+const checkpointMessage = z
+  .string()
+  .max(1000)
+  // eslint-disable-next-line no-control-regex
+  .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), {
+    message: 'one line of text without control characters',
+  });
 
 export interface VmSummary {
   readonly name: string;
@@ -109,5 +120,58 @@ export const vmVerbs = {
     input: z.strictObject({ name: vmName }),
     target: (input) => input.name,
     run: ({ vms }, input): Promise<{ name: string }> => vms.delete(input.name),
+  }),
+  'vm.checkpoint': defineVerb({
+    summary: 'freeze the private volume of a stopped VM as a checkpoint and go on in a new layer, as a task',
+    input: z.strictObject({
+      name: vmName,
+      message: checkpointMessage.optional(),
+      pinned: z.boolean().optional(),
+    }),
+    target: (input) => input.name,
+    run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
+      task: await vms.changeCheckpointsAsTask(tasks, 'vm.checkpoint', input.name, actor, (disks) =>
+        disks.checkpoint(input.name, {
+          ...(input.message === undefined ? {} : { message: input.message }),
+          ...(input.pinned === undefined ? {} : { pinned: input.pinned }),
+        }),
+      ),
+    }),
+  }),
+  'vm.checkpoints': defineVerb({
+    summary: "a VM's checkpoints, oldest first: id, time, message, size, pinned",
+    input: z.strictObject({ name: vmName }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<{ name: string; checkpoints: Checkpoint[] }> =>
+      vms.listCheckpoints(input.name),
+  }),
+  'vm.revert': defineVerb({
+    summary:
+      'return the private volume of a stopped VM to a checkpoint, dropping the layers above it, as a task',
+    input: z.strictObject({ name: vmName, id: checkpointId }),
+    target: (input) => input.name,
+    run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
+      task: await vms.changeCheckpointsAsTask(tasks, 'vm.revert', input.name, actor, async (disks) => {
+        await disks.revert(input.name, input.id);
+        return { name: input.name, revertedTo: input.id };
+      }),
+    }),
+  }),
+  'vm.checkpoint-delete': defineVerb({
+    summary: 'merge a checkpoint of a stopped VM away without changing the others, as a task',
+    input: z.strictObject({ name: vmName, id: checkpointId }),
+    target: (input) => input.name,
+    run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
+      task: await vms.changeCheckpointsAsTask(
+        tasks,
+        'vm.checkpoint-delete',
+        input.name,
+        actor,
+        async (disks) => {
+          await disks.deleteCheckpoint(input.name, input.id);
+          return { name: input.name, deleted: input.id };
+        },
+      ),
+    }),
   }),
 };

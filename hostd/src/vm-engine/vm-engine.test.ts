@@ -6,15 +6,16 @@ import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorNumber, LibvirtClient, LibvirtError } from '@multiverse/libvirt-ts';
-import { readVmMetadata } from '@multiverse/vm-templates';
+import { readVmMetadata, shippedTemplatesDirectory } from '@multiverse/vm-templates';
 import type { AuditEntry, AuditVerification } from '../audit/index.js';
 import type { HostInfo, VmSummary } from '../service/index.js';
 import type { TaskRecord } from '../tasks/index.js';
+import type { Checkpoint } from '../disks/index.js';
 import type { CreatedVm } from './index.js';
 
 const hostdScript = new URL('../main.js', import.meta.url).pathname;
@@ -30,6 +31,9 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
   const suffix = randomBytes(4).toString('hex');
   const vmName = `mvtest-${suffix}`;
   const otherName = `mvtest-${suffix}-x`;
+  const volumesName = `mvtest-${suffix}-v`;
+  const checkpointsName = `mvtest-${suffix}-c`;
+  const ephemeralName = `mvtest-${suffix}-e`;
   let root: string;
   let runDir: string;
   let hostd: ChildProcess | undefined;
@@ -76,6 +80,33 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     // mkdtemp makes it 0700; QEMU (user libvirt-qemu) must traverse it to the guest image under the state dir.
     await chmod(root, 0o711);
     runDir = join(root, 'run');
+    // The shipped templates, and one that the tiny image can run with volumes: kernel boot, no root volume.
+    const templatesDir = join(root, 'templates');
+    await mkdir(templatesDir);
+    for (const file of await readdir(shippedTemplatesDirectory())) {
+      await copyFile(join(shippedTemplatesDirectory(), file), join(templatesDir, file));
+    }
+    const scratchTemplate = (name: string, ephemeral: boolean) =>
+      [
+        `name: ${name}`,
+        'description: A tiny offline VM with a private and a volatile volume.',
+        'role: app',
+        'image: tiny',
+        'boot: kernel',
+        'vcpus: 1',
+        'memory: 256MiB',
+        'pinning: shared',
+        'disks:',
+        '  private: 64MiB',
+        '  volatile: 32MiB',
+        'router: none',
+        'autostart: false',
+        `ephemeral: ${ephemeral}`,
+        'readyTimeout: 60s',
+        '',
+      ].join('\n');
+    await writeFile(join(templatesDir, 'scratch.yaml'), scratchTemplate('scratch', false));
+    await writeFile(join(templatesDir, 'throwaway.yaml'), scratchTemplate('throwaway', true));
     client = await LibvirtClient.connect('qemu:///system');
     hostd = spawn(process.execPath, [hostdScript], {
       env: {
@@ -83,6 +114,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
         MULTIVERSE_STATE_DIR: join(root, 'state'),
         MULTIVERSE_RUN_DIR: runDir,
         MULTIVERSE_ACCELERATOR: 'tcg',
+        MULTIVERSE_TEMPLATES_DIR: templatesDir,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -99,7 +131,8 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
 
   after(async () => {
     const failures: unknown[] = [];
-    for (const name of [vmName, otherName]) await removeDomain(name).catch((error) => failures.push(error));
+    for (const name of [vmName, otherName, volumesName, checkpointsName, ephemeralName])
+      await removeDomain(name).catch((error) => failures.push(error));
     const child = hostd;
     if (child !== undefined && child.exitCode === null) {
       child.kill('SIGTERM');
@@ -176,6 +209,154 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal(verification.ok, true);
   });
 
+  it('gives a VM private and volatile volumes on the tiny image: attached while it runs, volatile gone at stop', async () => {
+    const vmsDir = join(root, 'state', 'vms');
+    await mvctlJson<CreatedVm>(['vm', 'create', volumesName, '--template', 'scratch']);
+    const privateDir = join(vmsDir, volumesName, 'private');
+    const [firstLayer, ...moreLayers] = await readdir(privateDir);
+    assert.ok(firstLayer !== undefined && moreLayers.length === 0, 'one private layer after create');
+    const privateTop = join(privateDir, firstLayer);
+    const volatile = join(vmsDir, volumesName, 'run', 'volatile.qcow2');
+
+    const start = await mvctl(['vm', 'start', volumesName]);
+    assert.equal(start.code, 0, `${start.stdout}\n${start.stderr}\nhostd log:\n${hostdLog}`);
+    assert.equal((await vmSummary(volumesName))?.state, 'running');
+    // The running domain has both volumes attached from the disk store's files (the tiny kernel loads no
+    // virtio driver, so the guest itself does not see them).
+    const xml = await client.domainGetXmlDesc(await client.domainLookupByName(volumesName));
+    assert.ok(xml.includes(`<source file='${privateTop}'`), xml);
+    assert.ok(xml.includes(`<source file='${volatile}'`), xml);
+    assert.ok((await stat(privateTop)).isFile());
+    assert.ok((await stat(volatile)).isFile());
+
+    assert.deepEqual(await mvctlJson(['vm', 'stop', volumesName]), { name: volumesName });
+    await assert.rejects(stat(volatile), { code: 'ENOENT' });
+    assert.ok((await stat(privateTop)).isFile(), 'the private volume outlives a stop');
+
+    assert.equal((await mvctl(['vm', 'delete', volumesName])).code, 0);
+    await assert.rejects(stat(join(vmsDir, volumesName)), { code: 'ENOENT' });
+    assert.equal(await vmSummary(volumesName), undefined);
+  });
+
+  it('gives an ephemeral VM a fresh private volume at every start and refuses to checkpoint it', async () => {
+    const privateDir = join(root, 'state', 'vms', ephemeralName, 'private');
+    await mvctlJson<CreatedVm>(['vm', 'create', ephemeralName, '--template', 'throwaway']);
+    const checkpoint = await mvctl(['vm', 'checkpoint', ephemeralName, '--json']);
+    assert.equal(checkpoint.code, 1);
+    assert.equal((JSON.parse(checkpoint.stdout) as { error: { code: string } }).error.code, 'VM_EPHEMERAL');
+
+    const start = await mvctl(['vm', 'start', ephemeralName]);
+    assert.equal(start.code, 0, `${start.stderr}\nhostd log:\n${hostdLog}`);
+    const whileRunning = await readdir(privateDir);
+    assert.equal(whileRunning.length, 1);
+    const xml = await client.domainGetXmlDesc(await client.domainLookupByName(ephemeralName));
+    assert.ok(xml.includes(join(privateDir, whileRunning[0] ?? '')), 'the fresh private layer is attached');
+    assert.deepEqual(await mvctlJson(['vm', 'stop', ephemeralName]), { name: ephemeralName });
+    const afterStop = await readdir(privateDir);
+    assert.equal(afterStop.length, 1);
+    assert.notEqual(afterStop[0], whileRunning[0], 'the private layer the VM wrote is gone');
+    assert.equal((await mvctl(['vm', 'delete', ephemeralName])).code, 0);
+  });
+
+  it('checkpoints, lists, reverts and deletes checkpoints of a stopped VM, and refuses while it runs', async () => {
+    const errorCode = (run: Run): string =>
+      (JSON.parse(run.stdout) as { error: { code: string } }).error.code;
+    const checkpoints = async () =>
+      (await mvctlJson<{ checkpoints: Checkpoint[] }>(['vm', 'checkpoints', checkpointsName])).checkpoints;
+    const finishedTask = async (args: string[]): Promise<TaskRecord> => {
+      const run = await mvctl([...args, '--json']);
+      const { task } = JSON.parse(run.stdout) as { task: TaskRecord };
+      assert.equal(run.code, task.state === 'succeeded' ? 0 : 1, run.stderr);
+      return task;
+    };
+    const domainXml = async () => client.domainGetXmlDesc(await client.domainLookupByName(checkpointsName));
+
+    await mvctlJson<CreatedVm>(['vm', 'create', checkpointsName, '--template', 'scratch']);
+    assert.deepEqual(await checkpoints(), []);
+    assert.match((await mvctl(['vm', 'checkpoints', checkpointsName])).stdout, /has no checkpoints/);
+
+    const start = await mvctl(['vm', 'start', checkpointsName]);
+    assert.equal(start.code, 0, `${start.stderr}\nhostd log:\n${hostdLog}`);
+    const whileRunning = await mvctl(['vm', 'checkpoint', checkpointsName, '--json']);
+    assert.equal(whileRunning.code, 1);
+    assert.equal(errorCode(whileRunning), 'VM_RUNNING');
+    assert.match((await mvctl(['vm', 'checkpoint', checkpointsName])).stderr, /stop it first/);
+    assert.deepEqual(await checkpoints(), [], 'listing works while the VM runs');
+    assert.deepEqual(await mvctlJson(['vm', 'stop', checkpointsName]), { name: checkpointsName });
+
+    const firstTask = await finishedTask(['vm', 'checkpoint', checkpointsName, '--message', 'first <&>']);
+    assert.equal(firstTask.kind, 'vm.checkpoint');
+    assert.equal(firstTask.state, 'succeeded', JSON.stringify(firstTask.error));
+    const first = firstTask.result as Checkpoint;
+    assert.match(first.id, /^[0-9a-f]{16}$/);
+    assert.equal(first.message, 'first <&>');
+    const second = (await finishedTask(['vm', 'checkpoint', checkpointsName, '--message', 'second', '--pin']))
+      .result as Checkpoint;
+    const listed = await checkpoints();
+    assert.deepEqual(
+      listed.map((c) => [c.id, c.message, c.pinned]),
+      [
+        [first.id, 'first <&>', false],
+        [second.id, 'second', true],
+      ],
+    );
+    assert.ok(listed.every((c) => Number.isSafeInteger(c.sizeBytes) && c.sizeBytes >= 0));
+    const table = (await mvctl(['vm', 'checkpoints', checkpointsName])).stdout;
+    assert.match(table, /^ID\s+CREATED\s+SIZE\s+PINNED\s+MESSAGE/);
+    assert.match(table, new RegExp(`${second.id}.*yes\\s+second`));
+
+    // The domain's Multiverse metadata mirrors the list, and the private disk is the new top layer.
+    const xml = await domainXml();
+    assert.deepEqual(
+      readVmMetadata(xml)?.checkpoints.map((c) => c.id),
+      [first.id, second.id],
+    );
+    assert.ok(!xml.includes(`${second.id}.qcow2`) && !xml.includes(`${first.id}.qcow2`), 'top is attached');
+
+    // Reverting past a pinned checkpoint is refused; deleting a pinned one too.
+    const pinnedAbove = await finishedTask(['vm', 'revert', checkpointsName, first.id]);
+    assert.equal(pinnedAbove.error?.code, 'CHECKPOINT_PINNED_ABOVE');
+    const pinnedDelete = await finishedTask(['vm', 'checkpoint-delete', checkpointsName, second.id]);
+    assert.equal(pinnedDelete.error?.code, 'CHECKPOINT_PINNED');
+
+    const deleted = await finishedTask(['vm', 'checkpoint-delete', checkpointsName, first.id]);
+    assert.equal(deleted.state, 'succeeded', JSON.stringify(deleted.error));
+    assert.deepEqual(
+      (await checkpoints()).map((c) => c.id),
+      [second.id],
+    );
+    const reverted = await finishedTask(['vm', 'revert', checkpointsName, second.id]);
+    assert.equal(reverted.state, 'succeeded', JSON.stringify(reverted.error));
+    assert.deepEqual(reverted.result, { name: checkpointsName, revertedTo: second.id });
+    assert.deepEqual(
+      readVmMetadata(await domainXml())?.checkpoints.map((c) => c.id),
+      [second.id],
+    );
+
+    // Refused at the edge: a malformed id (mvctl), a message with a newline (hostd).
+    assert.equal((await mvctl(['vm', 'revert', checkpointsName, 'nope'])).code, 2);
+    const newline = await mvctl(['vm', 'checkpoint', checkpointsName, '--message', 'a\nb', '--json']);
+    assert.equal(newline.code, 2);
+    assert.equal(errorCode(newline), 'INPUT_INVALID');
+
+    // The VM still boots on its reverted chain.
+    const restart = await mvctl(['vm', 'start', checkpointsName]);
+    assert.equal(restart.code, 0, `${restart.stderr}\nhostd log:\n${hostdLog}`);
+    assert.deepEqual(await mvctlJson(['vm', 'stop', checkpointsName]), { name: checkpointsName });
+    assert.equal((await mvctl(['vm', 'delete', checkpointsName])).code, 0);
+
+    const { entries } = await mvctlJson<{ entries: AuditEntry[] }>(['audit', 'list', '--limit', '1000']);
+    const actions = entries.filter((e) => e.target === checkpointsName).map((e) => `${e.action}:${e.result}`);
+    for (const expected of [
+      'vm.checkpoint:ok',
+      'vm.checkpoint:failed',
+      'vm.checkpoints:ok',
+      'vm.revert:ok',
+    ]) {
+      assert.ok(actions.includes(expected), `audit has ${expected}: ${actions.join(', ')}`);
+    }
+  });
+
   it('refuses an unknown template, a taken name and VMs that do not exist, with codes and exit codes', async () => {
     const errorOf = async (args: string[]): Promise<{ code: number; error: string }> => {
       const run = await mvctl([...args, '--json']);
@@ -190,10 +371,15 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
       code: 1,
       error: 'VM_EXISTS',
     });
-    // Volumes need a qcow2 base the disk store can layer on; the tiny image is not one.
-    assert.deepEqual(await errorOf(['vm', 'create', `${otherName}-d`, '--template', 'disposable']), {
+    // A root volume needs a qcow2 base the disk store can layer on; the tiny image is not one.
+    assert.deepEqual(await errorOf(['vm', 'create', `${otherName}-d`, '--template', 'app']), {
       code: 1,
       error: 'TEMPLATE_VOLUMES_UNSUPPORTED',
+    });
+    assert.deepEqual(await errorOf(['vm', 'checkpoint', otherName]), { code: 1, error: 'NO_PRIVATE_VOLUME' });
+    assert.deepEqual(await errorOf(['vm', 'checkpoints', otherName]), {
+      code: 1,
+      error: 'NO_PRIVATE_VOLUME',
     });
     assert.deepEqual(await errorOf(['vm', 'start', `${otherName}-none`]), { code: 1, error: 'VM_NOT_FOUND' });
     assert.deepEqual(await errorOf(['vm', 'stop', `${otherName}-none`]), { code: 1, error: 'VM_NOT_FOUND' });
