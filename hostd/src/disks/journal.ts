@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { DiskError, isNodeError } from './errors.js';
+import { readJsonRecord } from './json-record-file.js';
 import { removeFileDurably, writeFileDurably } from '../durable-fs.js';
 import { isLayerId } from './names.js';
 
@@ -58,31 +57,11 @@ const intentSchema = z.discriminatedUnion('op', [
 const journalSchema = z.object({ format: z.literal(1), startedAt: z.iso.datetime(), intent: intentSchema });
 
 export async function readJournal(path: string): Promise<JournalRecord | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (isNodeError(error, 'ENOENT')) return null;
-    throw error;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new DiskError(
-      'JOURNAL_INVALID',
-      `${path} is not valid JSON; it is written atomically, so this is damage from outside. Inspect the VM's disks by hand.`,
-      { cause: error },
-    );
-  }
-  const parsed = journalSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new DiskError(
-      'JOURNAL_INVALID',
-      `${path} is not a valid operation journal (${parsed.error.message}). Inspect the VM's disks by hand.`,
-    );
-  }
-  return parsed.data;
+  return readJsonRecord(path, journalSchema, {
+    code: 'JOURNAL_INVALID',
+    what: 'operation journal',
+    remedy: "It is written atomically, so this is damage from outside. Inspect the VM's disks by hand.",
+  });
 }
 
 export async function writeJournal(path: string, intent: ChainIntent): Promise<void> {

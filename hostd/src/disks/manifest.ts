@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { DiskError, isNodeError } from './errors.js';
+import { DiskError } from './errors.js';
+import { readJsonRecord } from './json-record-file.js';
 import { writeFileDurably } from '../durable-fs.js';
 import { isLayerId, parseImageRef } from './names.js';
 
@@ -76,36 +76,12 @@ const manifestSchema = z.object({
 });
 
 export async function readManifest(path: string): Promise<DiskManifest | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (isNodeError(error, 'ENOENT')) return null;
-    throw error;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new DiskError(
-      'MANIFEST_INVALID',
-      `${path} is not valid JSON. Restore it from a backup of the VM.`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-      .join('; ');
-    throw new DiskError(
-      'MANIFEST_INVALID',
-      `${path} is not a valid disk manifest (${problems}). Restore it from a backup of the VM.`,
-    );
-  }
-  const manifest: DiskManifest = parsed.data;
+  const manifest: DiskManifest | null = await readJsonRecord(path, manifestSchema, {
+    code: 'MANIFEST_INVALID',
+    what: 'disk manifest',
+    remedy: 'Restore it from a backup of the VM.',
+  });
+  if (manifest === null) return null;
   const layers =
     manifest.private === null ? [] : [...manifest.private.checkpoints.map((c) => c.id), manifest.private.top];
   if (new Set(layers).size !== layers.length) {
