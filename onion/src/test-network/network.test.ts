@@ -1,10 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectThroughSocks5 } from '../bridge/socks5-client.js';
+import { TorControlClient } from '../control/client.js';
 import { httpGetOverSocket, startLoopbackHttpServer, type LoopbackHttpServer } from './loopback-http.js';
 import { startTestTorNetwork, type TestTorNetwork } from './network.js';
 import { TestTorNetworkError } from './errors.js';
+import { NODE_FILES } from './torrc.js';
 
 const isRunning = (pid: number): boolean => {
   try {
@@ -71,6 +75,34 @@ describe('startTestTorNetwork', { timeout: 600_000 }, () => {
     });
     assert.equal(again.onionAddress, service.onionAddress);
     await again.remove();
+  });
+
+  // tor schedules a descriptor's next upload 1-2 hours after the one it skipped or that failed, so a service
+  // whose first upload did not happen is only published by adding it again.
+  it('publishes a service again when tor skipped its first upload', async () => {
+    const host = network.nodes().find((node) => node.nickname === 'onionhost');
+    assert.ok(host);
+    const serviceLog = join(host.dataDirectory, NODE_FILES.onionServiceLog);
+    const skippedUploads = async (): Promise<number> =>
+      ((await readFile(serviceLog, 'utf8')).match(/not publishing descriptor/g) ?? []).length;
+    const control = await TorControlClient.open({ path: join(host.dataDirectory, NODE_FILES.controlSocket) });
+    try {
+      await control.setConf({ PublishHidServDescriptors: '0' });
+      const skippedBefore = await skippedUploads();
+      const publishing = network.addOnionService({ target: { host: '127.0.0.1', port: web.port } });
+      while ((await skippedUploads()) === skippedBefore) await sleep(250);
+      await control.setConf({ PublishHidServDescriptors: '1' });
+      const service = await publishing;
+      assert.match(
+        lines.join('\n'),
+        /was not uploaded \(attempt 1: HS_DESC CREATED, CREATED\); publishing again/,
+      );
+      await network.waitUntilReachable(service.onionAddress, service.virtualPort);
+      await service.remove();
+    } finally {
+      await control.setConf({ PublishHidServDescriptors: '1' });
+      control.close();
+    }
   });
 
   it('starts an extra client through a command prefix (as a network namespace would)', async () => {

@@ -86,8 +86,10 @@ describe('buildTorrc', () => {
     assert.ok(client.includes('SocksPort 127.0.0.1:9150 ExtendedErrors'));
     assert.ok(client.includes('ControlPort auto'));
     assert.ok(!client.some((line) => line.startsWith('ORPort')));
-    const host = lines(buildTorrc({ ...common, role: 'client', nickname: 'h' }));
+    assert.ok(!client.some((line) => line.startsWith('Log [rend]')));
+    const host = lines(buildTorrc({ ...common, role: 'client', nickname: 'h', onionServiceLog: true }));
     assert.ok(host.includes('SocksPort 0'));
+    assert.ok(host.includes('Log [rend]info file /tmp/net/node/onion-service.log'));
     const disabled = lines(
       buildTorrc({ ...common, role: 'client', nickname: 'd', socksPort: 1, networkDisabled: true }),
     );

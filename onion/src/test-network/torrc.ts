@@ -31,6 +31,11 @@ export interface NodeTorrc {
   readonly votingIntervalSeconds: number;
   /** Start with DisableNetwork 1, so a test can watch bootstrap from the beginning. */
   readonly networkDisabled?: boolean;
+  /**
+   * Also log onion-service events at info level (NODE_FILES.onionServiceLog): only there does tor say why
+   * it is not uploading a descriptor ("Intro circuits aren't yet all established (2/3)", …).
+   */
+  readonly onionServiceLog?: boolean;
 }
 
 /** Files every node's torrc names, relative to its data directory. */
@@ -39,6 +44,7 @@ export const NODE_FILES = {
   socksSocket: 'socks.sock',
   pidFile: 'tor.pid',
   noticeLog: 'notice.log',
+  onionServiceLog: 'onion-service.log',
 } as const;
 
 export function formatDirAuthorityLine(authority: DirectoryAuthority): string {
@@ -61,6 +67,7 @@ export function buildTorrc(node: NodeTorrc): string {
     `__OwningControllerProcess ${node.owningProcessId}`,
     `PidFile ${file(NODE_FILES.pidFile)}`,
     `Log notice file ${file(NODE_FILES.noticeLog)}`,
+    ...(node.onionServiceLog ? [`Log [rend]info file ${file(NODE_FILES.onionServiceLog)}`] : []),
     'SafeLogging 0',
     'ShutdownWaitLength 0',
     'TestingTorNetwork 1',
