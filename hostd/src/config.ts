@@ -11,6 +11,8 @@ export interface HostdConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Where VM templates are read from; null: the ones vm-templates ships. */
   templatesDir: string | null;
+  /** How many booted, paused disposables to keep per disposable template. */
+  disposablePool: ReadonlyMap<string, number>;
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
@@ -23,6 +25,13 @@ const configSchema = z.object({
   MULTIVERSE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** Where VM templates are read from; unset: the ones vm-templates ships. */
   MULTIVERSE_TEMPLATES_DIR: absolutePath.optional(),
+  /** `TEMPLATE=N[,TEMPLATE=N…]`, or `none`. */
+  MULTIVERSE_DISPOSABLE_POOL: z
+    .string()
+    .regex(/^(none|[a-z][a-z0-9-]{0,31}=\d{1,2}(,[a-z][a-z0-9-]{0,31}=\d{1,2})*)$/, {
+      message: 'must be TEMPLATE=COUNT[,TEMPLATE=COUNT…] (counts 0-99), or none',
+    })
+    .default('disposable=1'),
 });
 
 export class ConfigError extends Error {
@@ -51,5 +60,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     accelerator: values.MULTIVERSE_ACCELERATOR,
     logLevel: values.MULTIVERSE_LOG_LEVEL,
     templatesDir: values.MULTIVERSE_TEMPLATES_DIR ?? null,
+    disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
   };
+}
+
+function parsePoolSizes(text: string): Map<string, number> {
+  if (text === 'none') return new Map();
+  return new Map(
+    text.split(',').map((entry) => {
+      const [template = '', count = '0'] = entry.split('=');
+      return [template, Number(count)] as const;
+    }),
+  );
 }

@@ -17,7 +17,7 @@ import { HostService } from './service/index.js';
 import { openStateDatabase } from './state/index.js';
 import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
-import { VmEngine } from './vm-engine/index.js';
+import { Disposables, StopReconciler, VmEngine } from './vm-engine/index.js';
 
 /**
  * libvirt runs QEMU as an unprivileged user (libvirt-qemu), which must reach the guest images under
@@ -50,6 +50,8 @@ export class HostDaemon {
   private state: StateDatabase | undefined;
   private tasks: TaskManager | undefined;
   private api: ApiServer | undefined;
+  private stops: StopReconciler | undefined;
+  private disposables: Disposables | undefined;
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
 
@@ -102,17 +104,27 @@ export class HostDaemon {
     // Each recovery is logged by the store; after this no VM's chain is half-changed.
     await disks.recoverAll();
     const host = { status: () => this.status, libvirt: () => this.session.current };
+    const vms = new VmEngine({
+      host,
+      imagesDirectory: this.imagesDirectory,
+      templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
+      disks,
+      logger: this.logger.child('vm'),
+    });
+    this.stops = new StopReconciler(vms, this.logger.child('vm'));
+    this.disposables = new Disposables({
+      engine: vms,
+      host,
+      tasks: this.tasks,
+      logger: this.logger.child('disposables'),
+      poolSizes: this.config.disposablePool,
+    });
     this.service = new HostService({
       host,
       audit,
       tasks: this.tasks,
-      vms: new VmEngine({
-        host,
-        imagesDirectory: this.imagesDirectory,
-        templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
-        disks,
-        logger: this.logger.child('vm'),
-      }),
+      vms,
+      disposables: this.disposables,
       logger: this.logger.child('service'),
     });
     await this.publishStatus();
@@ -150,6 +162,9 @@ export class HostDaemon {
       this.accelerator ??= await this.decideAccelerator(client, this.status.hypervisorVersion ?? 'unknown');
       this.status.accelerator = this.accelerator;
       await this.publishStatus();
+      // VMs may have stopped while hostd or libvirtd was down: clean up after them, then refill the pools.
+      await this.stops?.attach(client);
+      this.disposables?.refillAll();
     } catch (error) {
       this.logger.error('setting up the libvirt connection failed', { error: (error as Error).message });
     }

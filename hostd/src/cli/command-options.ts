@@ -5,6 +5,8 @@ export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   /** Placeholder in help: `--limit N`. */
   readonly value?: string;
+  /** A one-letter alias: `-m` for `--message`. */
+  readonly short?: string;
   readonly description: string;
   /** Values offered by shell completion. */
   readonly choices?: readonly string[];

@@ -1,5 +1,6 @@
 import { TASK_ID_PATTERN, TASK_STATES } from '../tasks/index.js';
 import type { VerbName, VerbOutput } from '../service/index.js';
+import { renderCpuPlan } from '../cpu-plan/index.js';
 import { bashCompletionScript } from './completion.js';
 import type { OptionSpec } from './command-options.js';
 import { EXIT_CODES } from './exit-codes.js';
@@ -161,6 +162,21 @@ export const COMMANDS: readonly Command[] = [
     },
   }),
   remote({
+    group: 'host',
+    name: 'cpus',
+    verb: 'host.cpus',
+    summary: 'the CPU plan: host CPUs per VM (dedicated or shared pool), reserved CPUs, memory, warnings',
+    arguments: [],
+    options: [],
+    input(positionals) {
+      noArguments(positionals, 'host cpus');
+      return {};
+    },
+    render(plan) {
+      return renderCpuPlan(plan).text;
+    },
+  }),
+  remote({
     group: 'vm',
     name: 'list',
     verb: 'vm.list',
@@ -246,11 +262,111 @@ export const COMMANDS: readonly Command[] = [
     group: 'vm',
     name: 'stop',
     verb: 'vm.stop',
-    summary: 'stop a running VM at once (like pulling the plug)',
+    summary: 'ask a running VM to power off; cut it off if it has not within the timeout',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [
+      {
+        name: 'timeout',
+        type: 'string',
+        value: 'SECONDS',
+        description: 'how long the guest gets to power off before it is cut off (default 30; 0: at once)',
+      },
+    ],
+    input(positionals, values) {
+      const { name } = vmNameArgument(positionals, 'vm stop');
+      const timeout = values['timeout'];
+      if (timeout === undefined || typeof timeout === 'boolean') return { name };
+      if (!/^\d{1,4}$/.test(timeout))
+        throw new UsageError(`--timeout takes a whole number of seconds, not "${timeout}"`, 'vm stop');
+      return { name, timeoutSeconds: Number(timeout) };
+    },
+    render: ({ name, forced }) =>
+      forced ? `VM ${name} did not power off in time and was cut off\n` : `VM ${name} powered off\n`,
+  }),
+  remote({
+    group: 'vm',
+    name: 'run',
+    verb: 'vm.run',
+    summary: 'start a disposable VM (deleted when it stops); with `-- COMMAND`, run it there and stop the VM',
+    arguments: [
+      { name: 'TEMPLATE', description: 'a disposable template, such as disposable' },
+      {
+        name: '-- COMMAND…',
+        description: 'what to run in the VM; its output is printed, then the VM is gone',
+      },
+    ],
+    options: [
+      {
+        name: 'timeout',
+        type: 'string',
+        value: 'SECONDS',
+        description: 'how long the command may run (default 300)',
+      },
+    ],
+    input(positionals, values) {
+      const [template, ...command] = positionals;
+      if (template === undefined) throw new UsageError('missing the TEMPLATE', 'vm run');
+      return {
+        template,
+        ...(command.length === 0 ? {} : { command }),
+        timeoutSeconds: positiveInteger(values['timeout'], 'timeout', 'vm run'),
+      };
+    },
+    render(run) {
+      const how = `${run.preloaded ? 'preloaded, resumed' : 'booted'} and ready in ${run.readyAfterSeconds} s`;
+      if (run.command === null)
+        return `disposable VM ${run.name} (${run.template}) ${how}; it is deleted when it stops\n`;
+      return run.command.output + (run.command.truncated ? '[output cut at 1 MiB]\n' : '');
+    },
+    exitCode: (run) =>
+      run.command === null || run.command.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.failed,
+  }),
+  remote({
+    group: 'vm',
+    name: 'kill',
+    verb: 'vm.kill',
+    summary: 'cut a running VM off at once (like pulling the plug)',
     arguments: [VM_NAME_ARGUMENT],
     options: [],
-    input: (positionals) => vmNameArgument(positionals, 'vm stop'),
+    input: (positionals) => vmNameArgument(positionals, 'vm kill'),
     render: ({ name }) => `VM ${name} stopped\n`,
+  }),
+  remote({
+    group: 'vm',
+    name: 'info',
+    verb: 'vm.info',
+    summary: 'one VM in full: state, template, image, disks, networks, CPU pinning, checkpoints',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [],
+    input: (positionals) => vmNameArgument(positionals, 'vm info'),
+    render: (vm) =>
+      formatFields([
+        ['name', vm.name],
+        ['uuid', vm.uuid],
+        ['state', `${vm.state} (${vm.stateReason})`],
+        ['role', vm.disposable ? `${vm.role} (deleted when it stops)` : vm.role],
+        ['template', vm.template],
+        ['image', vm.image],
+        ['router', vm.router ?? 'none (offline)'],
+        ['vCPUs', String(vm.vcpus)],
+        ['memory', formatBytesApproximately(vm.memoryBytes)],
+        [
+          'CPU pinning',
+          vm.pinning.cpus === null
+            ? `${vm.pinning.class} (shared pool)`
+            : `${vm.pinning.class}: ${vm.pinning.cpus.vcpus.map((cpus, vcpu) => `vCPU ${vcpu} → ${cpus.join(',')}`).join('; ')}; emulator → ${vm.pinning.cpus.emulator.join(',')}`,
+        ],
+        [
+          'networks',
+          vm.interfaces.length === 0
+            ? 'none'
+            : vm.interfaces.map((entry) => `${entry.network} (${entry.mac})`).join(', '),
+        ],
+        ['root', vm.disks.root ?? '-'],
+        ['private', vm.disks.private ?? '-'],
+        ['volatile', vm.disks.volatile ?? '-'],
+        ['checkpoints', String(vm.checkpoints)],
+      ]),
   }),
   remote({
     group: 'vm',
@@ -269,7 +385,13 @@ export const COMMANDS: readonly Command[] = [
     summary: 'freeze a stopped VM’s private volume as a checkpoint (O(1)); it goes on in a new layer',
     arguments: [VM_NAME_ARGUMENT],
     options: [
-      { name: 'message', type: 'string', value: 'MSG', description: 'what the checkpoint holds (one line)' },
+      {
+        name: 'message',
+        short: 'm',
+        type: 'string',
+        value: 'MSG',
+        description: 'what the checkpoint holds (one line)',
+      },
       { name: 'pin', type: 'boolean', description: 'never prune this checkpoint' },
     ],
     input(positionals, values) {

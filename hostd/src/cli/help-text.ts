@@ -32,7 +32,7 @@ export function commandHelp(command: Command): string {
   const optionLines = optionsOf(command).map(
     (option) =>
       [
-        `--${option.name}${option.value === undefined ? '' : ` ${option.value}`}`,
+        `${option.short === undefined ? '' : `-${option.short}, `}--${option.name}${option.value === undefined ? '' : ` ${option.value}`}`,
         option.description,
       ] as const,
   );

@@ -30,7 +30,12 @@ function parseCommandLine(command: Command, args: readonly string[]) {
   try {
     const { values, positionals } = parseArgs({
       args: [...args],
-      options: Object.fromEntries(optionsOf(command).map((option) => [option.name, { type: option.type }])),
+      options: Object.fromEntries(
+        optionsOf(command).map((option) => [
+          option.name,
+          { type: option.type, ...(option.short === undefined ? {} : { short: option.short }) },
+        ]),
+      ),
       allowPositionals: true,
       strict: true,
     });

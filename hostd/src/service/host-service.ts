@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { AuditActor, AuditLog } from '../audit/index.js';
 import type { Logger } from '../log.js';
 import type { TaskManager } from '../tasks/index.js';
+import { Disposables } from '../vm-engine/index.js';
 import type { VmEngine } from '../vm-engine/index.js';
 import { actorSchema } from './actor.js';
 import type { Actor } from './actor.js';
@@ -16,6 +17,8 @@ export interface HostServiceDependencies {
   readonly audit: AuditLog;
   readonly tasks: TaskManager;
   readonly vms: VmEngine;
+  /** Disposable VMs; without it, `vm run` boots each on demand (no preloaded pool). */
+  readonly disposables?: Disposables;
   readonly logger: Logger;
 }
 
@@ -32,7 +35,19 @@ export function describeInputProblems(error: z.ZodError): string {
  * one audit row per call with its result — allowed or not, valid or not, succeeded or not.
  */
 export class HostService {
-  constructor(private readonly deps: HostServiceDependencies) {}
+  private readonly disposables: Disposables;
+
+  constructor(private readonly deps: HostServiceDependencies) {
+    this.disposables =
+      deps.disposables ??
+      new Disposables({
+        engine: deps.vms,
+        host: deps.host,
+        tasks: deps.tasks,
+        logger: deps.logger.child('disposables'),
+        poolSizes: new Map(),
+      });
+  }
 
   async call<Name extends VerbName>(actor: Actor, name: Name, input: unknown): Promise<VerbOutput<Name>> {
     const checkedActor = actorSchema.safeParse(actor);
@@ -91,6 +106,7 @@ export class HostService {
           audit: this.deps.audit,
           tasks: this.deps.tasks,
           vms: this.deps.vms,
+          disposables: this.disposables,
         },
         parsed.data,
       );

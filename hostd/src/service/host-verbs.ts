@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { AcceleratorDecision } from '../accelerator-probe.js';
+import { renderCpuPlan } from '../cpu-plan/index.js';
+import type { CpuPlanJson } from '../cpu-plan/index.js';
 import { defineVerb } from './verb.js';
 import { libvirtFailure } from './libvirt-access.js';
 
@@ -65,6 +67,14 @@ export const hostVerbs = {
         accelerator: status.accelerator ?? null,
         node,
       };
+    },
+  }),
+  'host.cpus': defineVerb({
+    summary: 'the CPU plan: which host CPUs each VM runs on (dedicated or shared), reserved CPUs, memory',
+    input: z.strictObject({}),
+    target: () => 'host',
+    async run({ vms }): Promise<CpuPlanJson> {
+      return renderCpuPlan(await vms.cpuPlan()).json;
     },
   }),
 };

@@ -7,11 +7,16 @@ import type { VerbName } from './verb-table.js';
  */
 export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'host.info': ['owner', 'operator', 'viewer'],
+  'host.cpus': ['owner', 'operator', 'viewer'],
   'vm.list': ['owner', 'operator', 'viewer'],
   // Operators run VMs; only the owner decides which VMs exist.
   'vm.create': ['owner'],
   'vm.start': ['owner', 'operator'],
   'vm.stop': ['owner', 'operator'],
+  'vm.kill': ['owner', 'operator'],
+  // A disposable leaves nothing behind, so running one is an operator's job too.
+  'vm.run': ['owner', 'operator'],
+  'vm.info': ['owner', 'operator', 'viewer'],
   'vm.delete': ['owner'],
   'vm.checkpoint': ['owner', 'operator'],
   'vm.checkpoints': ['owner', 'operator', 'viewer'],

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { AuditLog } from '../audit/index.js';
 import type { HostdStatus } from '../daemon.js';
 import type { TaskManager } from '../tasks/index.js';
-import type { VmEngine } from '../vm-engine/index.js';
+import type { Disposables, VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 
 /** What the daemon knows about itself and its libvirt connection, as the verbs see it. */
@@ -19,6 +19,7 @@ export interface VerbContext {
   readonly audit: AuditLog;
   readonly tasks: TaskManager;
   readonly vms: VmEngine;
+  readonly disposables: Disposables;
 }
 
 /**

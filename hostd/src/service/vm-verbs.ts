@@ -5,8 +5,12 @@ import { z } from 'zod';
 import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
 import type { Checkpoint } from '../disks/index.js';
 import type { TaskRecord } from '../tasks/index.js';
-import type { CreatedVm } from '../vm-engine/index.js';
+import type { CreatedVm, DisposableRun, VmInfo } from '../vm-engine/index.js';
 import { defineVerb } from './verb.js';
+
+/** Long enough for a Debian guest to run its shutdown; a tiny guest ignores ACPI and is cut off after it. */
+const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
+const DEFAULT_COMMAND_TIMEOUT_SECONDS = 300;
 
 const vmName = z.string().refine(isVmName, { message: `a VM name: ${VM_NAME_RULE}` });
 /** Template names follow the VM name rule (a template's name is also its guests' hostname). */
@@ -110,10 +114,41 @@ export const vmVerbs = {
     }),
   }),
   'vm.stop': defineVerb({
-    summary: 'stop a running VM at once (power cut: tiny guests ignore ACPI)',
+    summary: 'ask a VM to power off (ACPI) and cut it off if it has not within the timeout',
+    input: z.strictObject({
+      name: vmName,
+      timeoutSeconds: z.number().int().min(0).max(3600).default(DEFAULT_STOP_TIMEOUT_SECONDS),
+    }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<{ name: string; forced: boolean }> =>
+      vms.stop(input.name, input.timeoutSeconds),
+  }),
+  'vm.run': defineVerb({
+    summary:
+      'start a disposable VM from a disposable template (preloaded when the pool has one); with a command, run it on the console, then stop the VM, which deletes it',
+    input: z.strictObject({
+      template: templateName,
+      command: z.array(z.string().max(4096)).min(1).max(256).optional(),
+      timeoutSeconds: z.number().int().min(1).max(86_400).default(DEFAULT_COMMAND_TIMEOUT_SECONDS),
+    }),
+    target: (input) => input.template,
+    run: ({ disposables, actor }, input): Promise<DisposableRun> =>
+      disposables.run(input.template, input.command, {
+        requestedBy: actor,
+        timeoutSeconds: input.timeoutSeconds,
+      }),
+  }),
+  'vm.kill': defineVerb({
+    summary: 'cut a running VM off at once (virsh destroy), for a hung guest',
     input: z.strictObject({ name: vmName }),
     target: (input) => input.name,
-    run: ({ vms }, input): Promise<{ name: string }> => vms.stop(input.name),
+    run: ({ vms }, input): Promise<{ name: string }> => vms.kill(input.name),
+  }),
+  'vm.info': defineVerb({
+    summary: 'one VM in full: state, template, image, disks, networks, CPU pinning, checkpoints',
+    input: z.strictObject({ name: vmName }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<VmInfo> => vms.info(input.name),
   }),
   'vm.delete': defineVerb({
     summary: 'remove a stopped VM',

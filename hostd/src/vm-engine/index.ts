@@ -1,5 +1,10 @@
 export { VmEngine } from './vm-engine.js';
-export type { CreatedVm, StartedVm, VmEngineOptions } from './vm-engine.js';
+export { DISPOSABLE_NAME_PATTERN, isDisposableInstance } from './vm-engine.js';
+export type { CreatedVm, ManagedVm, StartedVm, VmEngineOptions, VmInfo } from './vm-engine.js';
 export { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
 export type { ReadyWaitFailure } from './ready-watch.js';
 export { ensureGuestImage } from './guest-image.js';
+export { Disposables } from './disposables.js';
+export type { DisposableRun, DisposablesOptions } from './disposables.js';
+export { StopReconciler } from './stop-reconciler.js';
+export type { ConsoleCommandResult } from './console-command.js';

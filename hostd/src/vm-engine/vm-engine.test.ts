@@ -16,7 +16,7 @@ import type { AuditEntry, AuditVerification } from '../audit/index.js';
 import type { HostInfo, VmSummary } from '../service/index.js';
 import type { TaskRecord } from '../tasks/index.js';
 import type { Checkpoint } from '../disks/index.js';
-import type { CreatedVm } from './index.js';
+import type { CreatedVm, VmInfo } from './index.js';
 
 const hostdScript = new URL('../main.js', import.meta.url).pathname;
 const mvctlScript = new URL('../cli/mvctl.js', import.meta.url).pathname;
@@ -115,6 +115,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
         MULTIVERSE_RUN_DIR: runDir,
         MULTIVERSE_ACCELERATOR: 'tcg',
         MULTIVERSE_TEMPLATES_DIR: templatesDir,
+        MULTIVERSE_DISPOSABLE_POOL: 'none',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -189,7 +190,18 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal(deleteRunning.code, 1);
     assert.match(deleteRunning.stderr, /VM_RUNNING/);
 
-    assert.deepEqual(await mvctlJson(['vm', 'stop', vmName]), { name: vmName });
+    // vm info tells the whole VM: the fallback template is offline (no networks) and shared.
+    const info = await mvctlJson<VmInfo>(['vm', 'info', vmName]);
+    assert.equal(info.state, 'running');
+    assert.equal(info.template, 'fallback');
+    assert.deepEqual(info.interfaces, []);
+    assert.deepEqual(info.pinning, { class: 'shared', cpus: null });
+    assert.equal(info.disposable, false);
+
+    // The tiny guest ignores ACPI: a stop asks, waits the timeout, then cuts it off and says so.
+    const stop = await mvctl(['vm', 'stop', vmName, '--timeout', '1']);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(stop.stdout, `VM ${vmName} did not power off in time and was cut off\n`);
     assert.equal((await vmSummary(vmName))?.state, 'shutoff');
     const stopAgain = await mvctl(['vm', 'stop', vmName]);
     assert.equal(stopAgain.code, 1);
@@ -202,7 +214,14 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
 
     const { entries } = await mvctlJson<{ entries: AuditEntry[] }>(['audit', 'list', '--limit', '1000']);
     const actions = entries.filter((entry) => entry.target === vmName).map((e) => `${e.action}:${e.result}`);
-    for (const expected of ['vm.create:ok', 'vm.start:ok', 'vm.start:failed', 'vm.stop:ok', 'vm.delete:ok']) {
+    for (const expected of [
+      'vm.create:ok',
+      'vm.start:ok',
+      'vm.start:failed',
+      'vm.info:ok',
+      'vm.stop:ok',
+      'vm.delete:ok',
+    ]) {
       assert.ok(actions.includes(expected), `audit has ${expected}: ${actions.join(', ')}`);
     }
     const verification = await mvctlJson<AuditVerification>(['audit', 'verify']);
@@ -229,7 +248,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.ok((await stat(privateTop)).isFile());
     assert.ok((await stat(volatile)).isFile());
 
-    assert.deepEqual(await mvctlJson(['vm', 'stop', volumesName]), { name: volumesName });
+    assert.deepEqual(await mvctlJson(['vm', 'kill', volumesName]), { name: volumesName });
     await assert.rejects(stat(volatile), { code: 'ENOENT' });
     assert.ok((await stat(privateTop)).isFile(), 'the private volume outlives a stop');
 
@@ -251,7 +270,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal(whileRunning.length, 1);
     const xml = await client.domainGetXmlDesc(await client.domainLookupByName(ephemeralName));
     assert.ok(xml.includes(join(privateDir, whileRunning[0] ?? '')), 'the fresh private layer is attached');
-    assert.deepEqual(await mvctlJson(['vm', 'stop', ephemeralName]), { name: ephemeralName });
+    assert.deepEqual(await mvctlJson(['vm', 'kill', ephemeralName]), { name: ephemeralName });
     const afterStop = await readdir(privateDir);
     assert.equal(afterStop.length, 1);
     assert.notEqual(afterStop[0], whileRunning[0], 'the private layer the VM wrote is gone');
@@ -282,7 +301,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal(errorCode(whileRunning), 'VM_RUNNING');
     assert.match((await mvctl(['vm', 'checkpoint', checkpointsName])).stderr, /stop it first/);
     assert.deepEqual(await checkpoints(), [], 'listing works while the VM runs');
-    assert.deepEqual(await mvctlJson(['vm', 'stop', checkpointsName]), { name: checkpointsName });
+    assert.deepEqual(await mvctlJson(['vm', 'kill', checkpointsName]), { name: checkpointsName });
 
     const firstTask = await finishedTask(['vm', 'checkpoint', checkpointsName, '--message', 'first <&>']);
     assert.equal(firstTask.kind, 'vm.checkpoint');
@@ -342,7 +361,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     // The VM still boots on its reverted chain.
     const restart = await mvctl(['vm', 'start', checkpointsName]);
     assert.equal(restart.code, 0, `${restart.stderr}\nhostd log:\n${hostdLog}`);
-    assert.deepEqual(await mvctlJson(['vm', 'stop', checkpointsName]), { name: checkpointsName });
+    assert.deepEqual(await mvctlJson(['vm', 'kill', checkpointsName]), { name: checkpointsName });
     assert.equal((await mvctl(['vm', 'delete', checkpointsName])).code, 0);
 
     const { entries } = await mvctlJson<{ entries: AuditEntry[] }>(['audit', 'list', '--limit', '1000']);
@@ -387,6 +406,11 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
       code: 1,
       error: 'VM_NOT_FOUND',
     });
+    assert.deepEqual(await errorOf(['vm', 'create', 'disp-12', '--template', 'fallback']), {
+      code: 2,
+      error: 'VM_NAME_RESERVED',
+    });
+    assert.deepEqual(await errorOf(['vm', 'kill', otherName]), { code: 1, error: 'VM_NOT_RUNNING' });
     assert.deepEqual(await errorOf(['vm', 'create', 'Bad_Name', '--template', 'fallback']), {
       code: 2,
       error: 'INPUT_INVALID',

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { DomainCreateFlags, ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
+import { DomainConsoleFlags, DomainCreateFlags, ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient, LibvirtStream } from '@multiverse/libvirt-ts';
 import {
   DomainXmlError,
@@ -13,6 +13,8 @@ import {
   verifyImage,
 } from '@multiverse/vm-templates';
 import type { ReadyAnnouncement, VerifiedImage, VmMetadata, VmTemplate } from '@multiverse/vm-templates';
+import type { CpuPlan, PlannedVm } from '../cpu-plan/index.js';
+import { cpuPlanVmOf } from '../cpu-plan/index.js';
 import type { Checkpoint, CheckpointRecord, DiskStore, StartDisks } from '../disks/index.js';
 import type { Logger } from '../log.js';
 import { libvirtFailure, requireLibvirt } from '../service/libvirt-access.js';
@@ -20,7 +22,13 @@ import { ServiceError } from '../service/service-error.js';
 import type { HostFacts } from '../service/verb.js';
 import type { AuditActor } from '../audit/index.js';
 import type { TaskContext, TaskManager, TaskRecord } from '../tasks/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KeyedMutex } from '../disks/keyed-mutex.js';
+import { planPlacement, plannedVm } from './cpu-placement.js';
+import type { PlacedVm } from './cpu-placement.js';
 import { diskFailure } from './disk-failure.js';
+import { readDomainFacts } from './domain-facts.js';
+import { ensureNetworks, networkAttachments } from './vm-networks.js';
 import { ensureGuestImage } from './guest-image.js';
 import { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
 
@@ -43,6 +51,29 @@ export interface CreatedVm {
   readonly image: string;
 }
 
+export interface VmInfo {
+  readonly name: string;
+  readonly uuid: string;
+  readonly state: string;
+  readonly stateReason: string;
+  readonly role: string;
+  readonly template: string;
+  readonly image: string;
+  readonly router: string | null;
+  readonly ephemeral: boolean;
+  /** Made by `vm run`: deleted once it stops. */
+  readonly disposable: boolean;
+  readonly vcpus: number;
+  readonly memoryBytes: number;
+  readonly pinning: {
+    readonly class: string;
+    readonly cpus: { vcpus: number[][]; emulator: number[] } | null;
+  };
+  readonly interfaces: readonly { readonly network: string; readonly mac: string }[];
+  readonly disks: StartDisks;
+  readonly checkpoints: number;
+}
+
 export interface StartedVm {
   readonly name: string;
   readonly bootId: string;
@@ -52,13 +83,19 @@ export interface StartedVm {
   readonly readyAfterSeconds: number;
 }
 
+/** Names hostd gives the disposables `vm run` makes; no other VM may have one. */
+export const DISPOSABLE_NAME_PATTERN = /^disp-[0-9]{1,6}$/;
+const STOP_POLL_INTERVAL_MS = 250;
+
 /** The verbs that change a stopped VM's checkpoints; each runs as a task on the VM, so never beside a start. */
 export type CheckpointChangeKind = 'vm.checkpoint' | 'vm.revert' | 'vm.checkpoint-delete';
 
 /** A Multiverse VM as libvirt holds it: the domain and the metadata hostd wrote into it. */
-interface ManagedVm {
+export interface ManagedVm {
   readonly domain: Domain;
   readonly metadata: VmMetadata;
+  /** The domain's XML when it was read. */
+  readonly xml: string;
 }
 
 /**
@@ -66,10 +103,25 @@ interface ManagedVm {
  * with Multiverse metadata, and every call reads the current state from libvirt before acting.
  */
 export class VmEngine {
+  /** One change at a time per VM: a start's disk preparation never meets a cleanup after the last stop. */
+  private readonly vmLocks = new KeyedMutex();
+
   constructor(private readonly options: VmEngineOptions) {}
 
   /** Defines the VM in libvirt from a template; it stays shut off until started. */
-  async create(name: string, templateName: string): Promise<CreatedVm> {
+  async create(
+    name: string,
+    templateName: string,
+    options: { disposableInstance?: boolean } = {},
+  ): Promise<CreatedVm> {
+    if (DISPOSABLE_NAME_PATTERN.test(name) !== (options.disposableInstance === true)) {
+      throw new ServiceError(
+        'invalid-input',
+        'VM_NAME_RESERVED',
+        `names like ${name} (disp-NUMBER) are kept for the disposables \`mvctl vm run\` makes`,
+        'choose another name',
+      );
+    }
     const template = await this.loadTemplate(templateName);
     if (template.diskBytes.root !== null) {
       // A root volume overlays a qcow2 base image; the tiny image is a kernel + initramfs, and the disk-boot
@@ -93,6 +145,11 @@ export class VmEngine {
     }
     const image = await ensureGuestImage(this.options.imagesDirectory, template);
     const uuid = randomUUID();
+    const attachments = networkAttachments(name, template);
+    await ensureNetworks(client, attachments);
+    const plan = await planPlacement(client, await this.placedVms(client), cpuPlanVmOf(name, template));
+    const placement = plannedVm(plan, name);
+    const interfaces = attachments.map((attachment) => ({ ...attachment, mac: randomMac() }));
     const hasVolumes = declaresVolumes(template);
     let disks: StartDisks = { root: null, private: null, volatile: null };
     if (hasVolumes) {
@@ -108,7 +165,17 @@ export class VmEngine {
       }
     }
     try {
-      await this.define(client, { name, uuid, template, image, domainType, disks, checkpoints: [] });
+      await this.define(client, {
+        name,
+        uuid,
+        template,
+        image,
+        domainType,
+        disks,
+        checkpoints: [],
+        interfaces,
+        placement,
+      });
     } catch (error) {
       // Disks without a domain would block the name; nothing was written to them yet.
       if (hasVolumes) await this.deleteDisksQuietly(name);
@@ -163,30 +230,31 @@ export class VmEngine {
     const hasDisks = declaresVolumes(template);
     let console: LibvirtStream | undefined;
     try {
-      if (hasDisks) {
-        task.reportProgress(0.1, 'preparing the disks');
-        const { disks, checkpoints } = await this.prepareDisks(name, template);
-        // The private volume's top moves with every checkpoint and revert: define the domain on today's paths.
-        await this.define(client, {
-          name,
-          uuid: vm.domain.uuid,
-          template,
-          image,
-          domainType: this.domainType(),
-          disks,
-          checkpoints,
-        });
+      let startedAt = 0;
+      await this.vmLocks.run(name, async () => {
+        if (await this.isActive(client, vm.domain)) throw alreadyRunning(name);
+        let disks: StartDisks = { root: null, private: null, volatile: null };
+        let checkpoints: CheckpointRecord[] = [];
+        if (hasDisks) {
+          task.reportProgress(0.1, 'preparing the disks');
+          ({ disks, checkpoints } = await this.prepareDisks(name, template));
+        }
+        // The private volume's top moves with every checkpoint and revert, the CPU plan with the other VMs:
+        // the domain is defined anew on today's facts.
+        task.reportProgress(0.15, 'planning CPUs and networks');
+        await this.redefine(client, vm, template, image, disks, checkpoints);
         task.signal.throwIfAborted();
-      }
-      task.reportProgress(0.2, 'starting the domain');
-      const startedAt = performance.now();
-      try {
-        await client.domainCreate(vm.domain, DomainCreateFlags.START_PAUSED);
-        console = await client.domainOpenConsole(vm.domain);
-        await client.domainResume(vm.domain);
-      } catch (error) {
-        throw libvirtFailure(`starting VM ${name}`, error);
-      }
+        task.reportProgress(0.2, 'starting the domain');
+        startedAt = performance.now();
+        try {
+          await client.domainCreate(vm.domain, DomainCreateFlags.START_PAUSED);
+          console = await client.domainOpenConsole(vm.domain);
+          await client.domainResume(vm.domain);
+        } catch (error) {
+          throw libvirtFailure(`starting VM ${name}`, error);
+        }
+      });
+      if (console === undefined) throw new Error(`the console of VM ${name} was not opened`);
       task.reportProgress(
         0.4,
         `waiting for the guest's READY line (up to ${template.readyTimeoutSeconds} s)`,
@@ -197,49 +265,145 @@ export class VmEngine {
       return { name, bootId: ready.bootId, guestUptimeSeconds: ready.uptimeSeconds, readyAfterSeconds };
     } catch (error) {
       await this.destroyQuietly(client, vm.domain, name);
-      if (hasDisks) await this.cleanupDisksQuietly(name, template);
+      await this.afterStopQuietly(name);
       throw error;
     } finally {
       console?.destroy();
     }
   }
 
-  /** Stops the VM at once (tiny guests do not handle ACPI, so this is a destroy, not a shutdown). */
-  async stop(name: string): Promise<{ name: string }> {
+  /**
+   * Asks the guest to power off (ACPI) and waits up to `timeoutSeconds` for it; a guest still running then
+   * is cut off (`forced: true`), as `virsh shutdown` followed by `virsh destroy` would. Its volatile volume
+   * goes either way.
+   */
+  async stop(name: string, timeoutSeconds: number): Promise<{ name: string; forced: boolean }> {
     const client = requireLibvirt(this.options.host);
     const vm = await this.requireManaged(client, name);
-    if (!(await this.isActive(client, vm.domain))) {
-      throw new ServiceError('conflict', 'VM_NOT_RUNNING', `VM ${name} is not running`, 'nothing to stop');
-    }
+    if (!(await this.isActive(client, vm.domain))) throw notRunning(name);
+    let forced = false;
     try {
-      await client.domainDestroy(vm.domain);
+      await client.domainShutdown(vm.domain);
     } catch (error) {
-      throw libvirtFailure(`stopping VM ${name}`, error);
+      if (!(await this.isActive(client, vm.domain))) return this.finishStop(name, false);
+      throw libvirtFailure(`asking VM ${name} to shut down`, error);
     }
-    if ((await this.diskVmNames()).includes(name)) {
+    const deadline = performance.now() + timeoutSeconds * 1000;
+    while ((await this.isActive(client, vm.domain)) && performance.now() < deadline) {
+      await sleep(STOP_POLL_INTERVAL_MS);
+    }
+    if (await this.isActive(client, vm.domain)) {
+      forced = true;
+      await this.destroy(client, vm.domain, name);
+    }
+    return this.finishStop(name, forced);
+  }
+
+  /** Freezes a running VM (its vCPUs stop; memory stays): how preloaded disposables wait. */
+  async pause(name: string): Promise<void> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    try {
+      await client.domainSuspend(vm.domain);
+    } catch (error) {
+      throw libvirtFailure(`pausing VM ${name}`, error);
+    }
+  }
+
+  async resume(name: string): Promise<void> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    try {
+      await client.domainResume(vm.domain);
+    } catch (error) {
+      throw libvirtFailure(`resuming VM ${name}`, error);
+    }
+  }
+
+  /** The template of a name, loaded and checked (for callers that act per template). */
+  template(name: string): Promise<VmTemplate> {
+    return this.loadTemplate(name);
+  }
+
+  /** Cuts the VM off at once (`virsh destroy`): for a hung guest, or one that ignores ACPI. */
+  async kill(name: string): Promise<{ name: string }> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    if (!(await this.isActive(client, vm.domain))) throw notRunning(name);
+    await this.destroy(client, vm.domain, name);
+    await this.finishStop(name, true);
+    return { name };
+  }
+
+  private async finishStop(name: string, forced: boolean): Promise<{ name: string; forced: boolean }> {
+    await this.afterStop(name);
+    this.options.logger.info('VM stopped', { vm: name, forced });
+    return { name, forced };
+  }
+
+  private async destroy(client: LibvirtClient, domain: Domain, name: string): Promise<void> {
+    try {
+      await client.domainDestroy(domain);
+    } catch (error) {
+      // It may have stopped by itself meanwhile; only a VM still running is a failure.
+      if (await this.isActive(client, domain)) throw libvirtFailure(`stopping VM ${name}`, error);
+    }
+  }
+
+  /**
+   * What follows a stop, however it came (hostd's stop, the guest powering off, a crash, a stop while hostd
+   * was down): the volatile volume is discarded, an ephemeral VM's private volume too, and a disposable
+   * made by `vm run` is deleted altogether. Idempotent, and a no-op for a VM that runs again by now.
+   */
+  async afterStop(name: string): Promise<void> {
+    await this.vmLocks.run(name, async () => {
+      const client = requireLibvirt(this.options.host);
+      const domain = await this.lookup(client, name);
+      if (domain === undefined || (await this.isActive(client, domain))) return;
+      let vm: ManagedVm;
+      try {
+        vm = await this.requireManaged(client, name);
+      } catch (error) {
+        // Domains hostd did not make are not its to clean up.
+        if (error instanceof ServiceError && error.code === 'VM_NOT_MANAGED') return;
+        throw error;
+      }
+      if (isDisposableInstance(vm)) {
+        await this.deleteLocked(client, vm);
+        this.options.logger.info('disposable VM deleted after it stopped', { vm: name });
+        return;
+      }
+      if (!(await this.diskVmNames()).includes(name)) return;
       const template = await this.loadTemplate(vm.metadata.template);
       try {
         await this.cleanupDisks(name, template);
       } catch (error) {
         throw diskFailure(`discarding the volatile volume of stopped VM ${name}`, error);
       }
-    }
-    this.options.logger.info('VM stopped', { vm: name });
-    return { name };
+    });
   }
 
-  /** Removes a stopped VM from libvirt. */
+  /** Removes a stopped VM from libvirt, with its disks. */
   async delete(name: string): Promise<{ name: string }> {
-    const client = requireLibvirt(this.options.host);
-    const vm = await this.requireManaged(client, name);
-    if (await this.isActive(client, vm.domain)) {
-      throw new ServiceError(
-        'conflict',
-        'VM_RUNNING',
-        `VM ${name} is running`,
-        'stop it first (`mvctl vm stop NAME`), then delete it',
-      );
-    }
+    return this.vmLocks.run(name, async () => {
+      const client = requireLibvirt(this.options.host);
+      const vm = await this.requireManaged(client, name);
+      if (await this.isActive(client, vm.domain)) {
+        throw new ServiceError(
+          'conflict',
+          'VM_RUNNING',
+          `VM ${name} is running`,
+          'stop it first (`mvctl vm stop NAME`), then delete it',
+        );
+      }
+      await this.deleteLocked(client, vm);
+      this.options.logger.info('VM deleted', { vm: name });
+      return { name };
+    });
+  }
+
+  private async deleteLocked(client: LibvirtClient, vm: ManagedVm): Promise<void> {
+    const name = vm.domain.name;
     try {
       await client.domainUndefine(vm.domain);
     } catch (error) {
@@ -252,8 +416,6 @@ export class VmEngine {
         throw diskFailure(`deleting the disks of VM ${name} (its domain is already gone)`, error);
       }
     }
-    this.options.logger.info('VM deleted', { vm: name });
-    return { name };
   }
 
   /**
@@ -296,11 +458,11 @@ export class VmEngine {
     }
   }
 
-  private async cleanupDisksQuietly(name: string, template: VmTemplate): Promise<void> {
+  private async afterStopQuietly(name: string): Promise<void> {
     try {
-      await this.cleanupDisks(name, template);
+      await this.afterStop(name);
     } catch (error) {
-      this.options.logger.warn('discarding the volumes of a VM after its failed start failed', {
+      this.options.logger.warn('cleaning up after a failed start failed', {
         vm: name,
         error: error instanceof Error ? error.message : String(error),
       });
@@ -326,6 +488,158 @@ export class VmEngine {
     }
   }
 
+  /**
+   * Defines the VM again on the given disks, keeping its identity (uuid, MAC addresses) and, when it still
+   * fits, its CPUs; the networks it is attached to are made if missing.
+   */
+  private async redefine(
+    client: LibvirtClient,
+    vm: ManagedVm,
+    template: VmTemplate,
+    image: VerifiedImage,
+    disks: StartDisks,
+    checkpoints: CheckpointRecord[],
+  ): Promise<void> {
+    const facts = readDomainFacts(vm.xml, template.vcpus);
+    const attachments = networkAttachments(vm.domain.name, template);
+    await ensureNetworks(client, attachments);
+    const interfaces = attachments.map((attachment) => ({
+      ...attachment,
+      mac: facts.macByNetwork.get(attachment.network) ?? randomMac(),
+    }));
+    const plan = await planPlacement(client, await this.placedVms(client), {
+      ...cpuPlanVmOf(vm.domain.name, template),
+      ...(facts.pinning === undefined ? {} : { currentPinning: facts.pinning }),
+    });
+    await this.define(client, {
+      name: vm.domain.name,
+      uuid: vm.domain.uuid,
+      template,
+      image,
+      domainType: this.domainType(),
+      disks,
+      checkpoints,
+      interfaces,
+      placement: plannedVm(plan, vm.domain.name),
+    });
+  }
+
+  /** Everything hostd knows of one VM: libvirt's state, the metadata, its disks, networks and CPUs. */
+  async info(name: string): Promise<VmInfo> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    let state;
+    let domainInfo;
+    try {
+      [state, domainInfo] = await Promise.all([
+        client.domainGetState(vm.domain),
+        client.domainGetInfo(vm.domain),
+      ]);
+    } catch (error) {
+      throw libvirtFailure(`reading VM ${name}`, error);
+    }
+    const facts = readDomainFacts(vm.xml, domainInfo.virtualCpus);
+    let disks: StartDisks = { root: null, private: null, volatile: null };
+    let checkpoints: Checkpoint[] = [];
+    if ((await this.diskVmNames()).includes(name)) {
+      try {
+        disks = await this.options.disks.diskPaths(name);
+        if (disks.private !== null) checkpoints = await this.options.disks.listCheckpoints(name);
+      } catch (error) {
+        throw diskFailure(`reading the disks of VM ${name}`, error);
+      }
+    }
+    return {
+      name,
+      uuid: vm.domain.uuid,
+      state: state.stateName,
+      stateReason: state.reasonName,
+      role: vm.metadata.role,
+      template: vm.metadata.template,
+      image: `${vm.metadata.image.name}@${vm.metadata.image.sha256}`,
+      router: vm.metadata.router,
+      ephemeral: vm.metadata.ephemeral,
+      disposable: isDisposableInstance(vm),
+      vcpus: domainInfo.virtualCpus,
+      memoryBytes: Number(domainInfo.maxMemoryKiB) * 1024,
+      pinning: { class: vm.metadata.pinning, cpus: facts.pinning ?? null },
+      interfaces: [...facts.macByNetwork].map(([network, mac]) => ({ network, mac })),
+      disks,
+      checkpoints: checkpoints.length,
+    };
+  }
+
+  /**
+   * The serial console of a running VM as a byte stream (libvirt's console stream). `force` takes it over
+   * from another holder, as `virsh console --force` does.
+   */
+  async openConsole(name: string, options: { force?: boolean } = {}): Promise<LibvirtStream> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    if (!(await this.isActive(client, vm.domain))) {
+      throw new ServiceError(
+        'conflict',
+        'VM_NOT_RUNNING',
+        `VM ${name} is not running, so it has no console`,
+        'start it first (`mvctl vm start NAME`)',
+      );
+    }
+    try {
+      return await client.domainOpenConsole(vm.domain, {
+        flags: options.force === true ? DomainConsoleFlags.FORCE : 0,
+      });
+    } catch (error) {
+      throw libvirtFailure(`opening the console of VM ${name}`, error);
+    }
+  }
+
+  /** The CPU plan of every defined Multiverse VM, as `mvctl host cpus` shows it. */
+  async cpuPlan(): Promise<CpuPlan> {
+    const client = requireLibvirt(this.options.host);
+    return planPlacement(client, await this.placedVms(client));
+  }
+
+  /** Every Multiverse VM libvirt has, with what the CPU planner needs to know of it. */
+  private async placedVms(client: LibvirtClient): Promise<PlacedVm[]> {
+    const placed: PlacedVm[] = [];
+    for (const vm of await this.managedVms(client)) {
+      const info = await client.domainGetInfo(vm.domain).catch((error: unknown) => {
+        throw libvirtFailure(`reading VM ${vm.domain.name}`, error);
+      });
+      placed.push({
+        name: vm.domain.name,
+        metadata: vm.metadata,
+        vcpus: info.virtualCpus,
+        memoryBytes: Number(info.maxMemoryKiB) * 1024,
+        currentPinning: readDomainFacts(vm.xml, info.virtualCpus).pinning,
+      });
+    }
+    return placed;
+  }
+
+  /** Every domain with valid Multiverse metadata; others (made outside Multiverse, or vanished meanwhile) are skipped. */
+  async managedVms(client: LibvirtClient): Promise<ManagedVm[]> {
+    let domains: Domain[];
+    try {
+      domains = await client.listAllDomains();
+    } catch (error) {
+      throw libvirtFailure('listing the VMs', error);
+    }
+    const managed: ManagedVm[] = [];
+    for (const domain of domains) {
+      try {
+        const xml = await client.domainGetXmlDesc(domain);
+        const metadata = readVmMetadata(xml);
+        if (metadata !== null) managed.push({ domain, metadata, xml });
+      } catch (error) {
+        if (error instanceof DomainXmlError) continue;
+        if (error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_DOMAIN) continue;
+        throw libvirtFailure(`reading VM ${domain.name}`, error);
+      }
+    }
+    return managed;
+  }
+
   /** Defines (or redefines, same uuid) the domain from the template and the VM's facts. */
   private async define(
     client: LibvirtClient,
@@ -337,9 +651,11 @@ export class VmEngine {
       domainType: 'kvm' | 'qemu';
       disks: StartDisks;
       checkpoints: CheckpointRecord[];
+      interfaces: readonly { purpose: 'upstream' | 'inside'; network: string; mac: string }[];
+      placement: PlannedVm;
     },
   ): Promise<void> {
-    const { name, template, image, disks } = facts;
+    const { name, template, image, disks, placement } = facts;
     let xml: string;
     try {
       const model = buildVmModel(template, {
@@ -357,6 +673,17 @@ export class VmEngine {
           ...(disks.volatile === null ? {} : { volatile: disks.volatile }),
         },
         checkpoints: facts.checkpoints,
+        interfaces: facts.interfaces,
+        memoryBytes: placement.memoryBytes,
+        cpuShares: placement.cpuShares,
+        ...(placement.pinning === 'dedicated'
+          ? {
+              cpuPinning: {
+                vcpus: placement.cpuPinning.vcpus.map((cpus) => [...cpus]),
+                emulator: [...placement.cpuPinning.emulator],
+              },
+            }
+          : {}),
       });
       xml = generateDomainXml(model, { domainType: facts.domainType });
     } catch (error) {
@@ -478,15 +805,7 @@ export class VmEngine {
       const image = await this.verifyVmImage(vm.metadata);
       const disks = await this.options.disks.diskPaths(vm.domain.name);
       const manifest = await this.options.disks.manifest(vm.domain.name);
-      await this.define(client, {
-        name: vm.domain.name,
-        uuid: vm.domain.uuid,
-        template,
-        image,
-        domainType: this.domainType(),
-        disks,
-        checkpoints: manifest.private?.checkpoints ?? [],
-      });
+      await this.redefine(client, vm, template, image, disks, manifest.private?.checkpoints ?? []);
     } catch (error) {
       this.options.logger.warn(
         'mirroring the checkpoint list into the domain failed; the next start does it',
@@ -643,12 +962,27 @@ export class VmEngine {
         'manage it with virsh; hostd only acts on VMs it created',
       );
     }
-    return { domain, metadata };
+    return { domain, metadata, xml };
   }
+}
+
+/** A locally administered unicast address in QEMU's range, new for every VM so no two clones share one. */
+function randomMac(): string {
+  const tail = [...randomBytes(3)].map((byte) => byte.toString(16).padStart(2, '0'));
+  return ['52', '54', '00', ...tail].join(':');
 }
 
 function declaresVolumes(template: VmTemplate): boolean {
   return template.diskBytes.private !== null || template.diskBytes.volatile !== null;
+}
+
+function notRunning(name: string): ServiceError {
+  return new ServiceError('conflict', 'VM_NOT_RUNNING', `VM ${name} is not running`, 'nothing to stop');
+}
+
+/** A disposable made by `vm run` (named `disp-…`): deleted once it stops. */
+export function isDisposableInstance(vm: ManagedVm): boolean {
+  return vm.metadata.role === 'disposable' && DISPOSABLE_NAME_PATTERN.test(vm.domain.name);
 }
 
 function alreadyRunning(name: string): ServiceError {

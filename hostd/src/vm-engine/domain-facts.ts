@@ -1,0 +1,55 @@
+import { attributeOf, elementsOf, parseXml } from '@multiverse/vm-templates';
+import type { ParsedElement } from '@multiverse/vm-templates';
+import { parseCpuSet } from '../cpu-plan/index.js';
+import type { VmPinning } from '../cpu-plan/index.js';
+
+/**
+ * Facts hostd keeps in the domain definition itself rather than in a database of its own: the pinning a VM
+ * was given and the MAC addresses of its interfaces. hostd redefines a VM at every start and carries them over.
+ */
+export interface DomainFacts {
+  readonly pinning: VmPinning | undefined;
+  /** MAC address by libvirt network name. */
+  readonly macByNetwork: ReadonlyMap<string, string>;
+}
+
+function child(parent: ParsedElement, name: string): ParsedElement | undefined {
+  return elementsOf(parent).find((element) => element.name === name);
+}
+
+function readPinning(domain: ParsedElement, vcpuCount: number): VmPinning | undefined {
+  const cputune = child(domain, 'cputune');
+  if (cputune === undefined) return undefined;
+  const vcpus: (number[] | undefined)[] = new Array<number[] | undefined>(vcpuCount).fill(undefined);
+  for (const pin of elementsOf(cputune).filter((element) => element.name === 'vcpupin')) {
+    const vcpu = Number(attributeOf(pin, 'vcpu'));
+    const cpuset = attributeOf(pin, 'cpuset');
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= vcpuCount || cpuset === undefined) return undefined;
+    vcpus[vcpu] = parseCpuSet(cpuset);
+  }
+  const emulator = child(cputune, 'emulatorpin');
+  const emulatorSet = emulator === undefined ? undefined : attributeOf(emulator, 'cpuset');
+  const complete = vcpus.filter((cpus): cpus is number[] => cpus !== undefined);
+  if (emulatorSet === undefined || complete.length !== vcpuCount) return undefined;
+  return { vcpus: complete, emulator: parseCpuSet(emulatorSet) };
+}
+
+function readMacs(domain: ParsedElement): Map<string, string> {
+  const macs = new Map<string, string>();
+  const devices = child(domain, 'devices');
+  if (devices === undefined) return macs;
+  for (const networkInterface of elementsOf(devices).filter((element) => element.name === 'interface')) {
+    const source = child(networkInterface, 'source');
+    const mac = child(networkInterface, 'mac');
+    const network = source === undefined ? undefined : attributeOf(source, 'network');
+    const address = mac === undefined ? undefined : attributeOf(mac, 'address');
+    if (network !== undefined && address !== undefined) macs.set(network, address.toLowerCase());
+  }
+  return macs;
+}
+
+/** Reads the facts from a domain's XML; a fact that is absent or not in hostd's own form is left out. */
+export function readDomainFacts(xml: string, vcpuCount: number): DomainFacts {
+  const domain = parseXml(xml);
+  return { pinning: readPinning(domain, vcpuCount), macByNetwork: readMacs(domain) };
+}
