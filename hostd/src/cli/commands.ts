@@ -346,6 +346,7 @@ export const COMMANDS: readonly Command[] = [
         ['state', `${vm.state} (${vm.stateReason})`],
         ['role', vm.disposable ? `${vm.role} (deleted when it stops)` : vm.role],
         ['template', vm.template],
+        ['description', vm.description || '-'],
         ['image', vm.image],
         ['router', vm.router ?? 'none (offline)'],
         ['vCPUs', String(vm.vcpus)],

@@ -1,4 +1,4 @@
-import { attributeOf, elementsOf, parseXml } from '@multiverse/vm-templates';
+import { attributeOf, elementsOf, parseXml, textOf } from '@multiverse/vm-templates';
 import type { ParsedElement } from '@multiverse/vm-templates';
 import { parseCpuSet } from '../cpu-plan/index.js';
 import type { VmPinning } from '../cpu-plan/index.js';
@@ -11,6 +11,10 @@ export interface DomainFacts {
   readonly pinning: VmPinning | undefined;
   /** MAC address by libvirt network name. */
   readonly macByNetwork: ReadonlyMap<string, string>;
+  /** Files attached read-only: on a fallback VM, the disks of the VM it inspects. */
+  readonly readOnlyDisks: readonly string[];
+  /** The domain's description (a fallback VM's says why it was booted). */
+  readonly description: string;
 }
 
 function child(parent: ParsedElement, name: string): ParsedElement | undefined {
@@ -48,8 +52,30 @@ function readMacs(domain: ParsedElement): Map<string, string> {
   return macs;
 }
 
+function readReadOnlyDisks(domain: ParsedElement): string[] {
+  const devices = child(domain, 'devices');
+  if (devices === undefined) return [];
+  return elementsOf(devices)
+    .filter((element) => element.name === 'disk' && child(element, 'readonly') !== undefined)
+    .map((disk) => {
+      const source = child(disk, 'source');
+      return source === undefined ? undefined : attributeOf(source, 'file');
+    })
+    .filter((path): path is string => path !== undefined);
+}
+
+function readDescription(domain: ParsedElement): string {
+  const description = child(domain, 'description');
+  return description === undefined ? '' : textOf(description);
+}
+
 /** Reads the facts from a domain's XML; a fact that is absent or not in hostd's own form is left out. */
 export function readDomainFacts(xml: string, vcpuCount: number): DomainFacts {
   const domain = parseXml(xml);
-  return { pinning: readPinning(domain, vcpuCount), macByNetwork: readMacs(domain) };
+  return {
+    pinning: readPinning(domain, vcpuCount),
+    macByNetwork: readMacs(domain),
+    readOnlyDisks: readReadOnlyDisks(domain),
+    description: readDescription(domain),
+  };
 }

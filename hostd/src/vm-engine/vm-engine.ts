@@ -58,6 +58,7 @@ export interface VmInfo {
   readonly stateReason: string;
   readonly role: string;
   readonly template: string;
+  readonly description: string;
   readonly image: string;
   readonly router: string | null;
   readonly ephemeral: boolean;
@@ -82,6 +83,11 @@ export interface StartedVm {
   /** From the start call to the READY line, as hostd measured it. */
   readonly readyAfterSeconds: number;
 }
+
+/** The template booted when a VM fails to start. */
+const FALLBACK_TEMPLATE = 'fallback';
+/** Failures of the guest itself; others (libvirt down, bad input) would fail the fallback the same way. */
+const FALLBACK_CAUSES = new Set(['VM_NOT_READY', 'VM_STOPPED_DURING_BOOT', 'LIBVIRT_CALL_FAILED']);
 
 /** Names hostd gives the disposables `vm run` makes; no other VM may have one. */
 export const DISPOSABLE_NAME_PATTERN = /^disp-[0-9]{1,6}$/;
@@ -112,7 +118,11 @@ export class VmEngine {
   async create(
     name: string,
     templateName: string,
-    options: { disposableInstance?: boolean } = {},
+    options: {
+      disposableInstance?: boolean;
+      /** Fallback VMs: the failed VM's disks, attached read-only, and why it was booted. */
+      inspect?: { readonly disks: readonly string[]; readonly description: string };
+    } = {},
   ): Promise<CreatedVm> {
     if (DISPOSABLE_NAME_PATTERN.test(name) !== (options.disposableInstance === true)) {
       throw new ServiceError(
@@ -175,6 +185,8 @@ export class VmEngine {
         checkpoints: [],
         interfaces,
         placement,
+        inspected: options.inspect?.disks ?? [],
+        description: options.inspect?.description,
       });
     } catch (error) {
       // Disks without a domain would block the name; nothing was written to them yet.
@@ -266,6 +278,9 @@ export class VmEngine {
     } catch (error) {
       await this.destroyQuietly(client, vm.domain, name);
       await this.afterStopQuietly(name);
+      if (error instanceof ServiceError && FALLBACK_CAUSES.has(error.code) && wantsFallback(vm)) {
+        throw await this.withFallback(name, error, task);
+      }
       throw error;
     } finally {
       console?.destroy();
@@ -297,6 +312,57 @@ export class VmEngine {
       await this.destroy(client, vm.domain, name);
     }
     return this.finishStop(name, forced);
+  }
+
+  /**
+   * A VM did not come up: boot the fallback VM with its disks attached read-only, so the owner can look at
+   * them from the fallback's console, and say so in the start's error. The fallback's description keeps why.
+   */
+  private async withFallback(name: string, failure: ServiceError, task: TaskContext): Promise<ServiceError> {
+    const fallbackName = fallbackNameOf(name);
+    const reason = failure.message.split('\n')[0] ?? failure.code;
+    try {
+      task.reportProgress(0.9, `booting fallback VM ${fallbackName} to inspect ${name}`);
+      const disks = (await this.diskVmNames()).includes(name)
+        ? Object.values(await this.options.disks.diskPaths(name)).filter(
+            (path): path is string => path !== null,
+          )
+        : [];
+      const client = requireLibvirt(this.options.host);
+      const previous = await this.lookup(client, fallbackName);
+      if (previous !== undefined) {
+        // Only an earlier fallback is replaced; a VM of the owner's that happens to have the name is not.
+        if ((await this.requireManaged(client, fallbackName)).metadata.role !== 'fallback') return failure;
+        if (await this.isActive(client, previous)) await this.destroy(client, previous, fallbackName);
+        await this.delete(fallbackName);
+      }
+      await this.create(fallbackName, FALLBACK_TEMPLATE, {
+        inspect: {
+          disks,
+          description: `Fallback for ${name}, booted ${new Date().toISOString()}: ${reason}`.slice(0, 1000),
+        },
+      });
+      await this.start(fallbackName, task);
+      this.options.logger.warn('VM failed to start; fallback VM booted', {
+        vm: name,
+        fallback: fallbackName,
+        reason,
+      });
+      return new ServiceError(
+        failure.kind,
+        failure.code,
+        `${failure.message}\nhostd booted fallback VM ${fallbackName} with ${name}'s disks attached read-only`,
+        `inspect them from its console (\`mvctl vm console ${fallbackName}\`); \`mvctl vm info ${fallbackName}\` says why it was booted`,
+        { cause: failure },
+      );
+    } catch (fallbackError) {
+      this.options.logger.error('booting the fallback VM failed too', {
+        vm: name,
+        fallback: fallbackName,
+        error: fallbackError instanceof Error ? fallbackError.message : String(fallbackError),
+      });
+      return failure;
+    }
   }
 
   /** Freezes a running VM (its vCPUs stop; memory stays): how preloaded disposables wait. */
@@ -521,6 +587,8 @@ export class VmEngine {
       checkpoints,
       interfaces,
       placement: plannedVm(plan, vm.domain.name),
+      inspected: template.role === 'fallback' ? facts.readOnlyDisks : [],
+      description: template.role === 'fallback' && facts.description !== '' ? facts.description : undefined,
     });
   }
 
@@ -556,6 +624,7 @@ export class VmEngine {
       stateReason: state.reasonName,
       role: vm.metadata.role,
       template: vm.metadata.template,
+      description: facts.description,
       image: `${vm.metadata.image.name}@${vm.metadata.image.sha256}`,
       router: vm.metadata.router,
       ephemeral: vm.metadata.ephemeral,
@@ -653,6 +722,9 @@ export class VmEngine {
       checkpoints: CheckpointRecord[];
       interfaces: readonly { purpose: 'upstream' | 'inside'; network: string; mac: string }[];
       placement: PlannedVm;
+      inspected: readonly string[];
+      /** Defaults to the template's. */
+      description: string | undefined;
     },
   ): Promise<void> {
     const { name, template, image, disks, placement } = facts;
@@ -667,10 +739,12 @@ export class VmEngine {
           initrdPath: image.initramfsPath,
           arguments: image.manifest.boot.kernelArguments,
         },
+        ...(facts.description === undefined ? {} : { description: facts.description }),
         disks: {
           ...(disks.root === null ? {} : { root: disks.root }),
           ...(disks.private === null ? {} : { private: disks.private }),
           ...(disks.volatile === null ? {} : { volatile: disks.volatile }),
+          inspected: [...facts.inspected],
         },
         checkpoints: facts.checkpoints,
         interfaces: facts.interfaces,
@@ -978,6 +1052,16 @@ function declaresVolumes(template: VmTemplate): boolean {
 
 function notRunning(name: string): ServiceError {
   return new ServiceError('conflict', 'VM_NOT_RUNNING', `VM ${name} is not running`, 'nothing to stop');
+}
+
+/** The fallback for VM `name`: one per VM, replaced at its next failure. */
+export function fallbackNameOf(name: string): string {
+  return `fb-${name}`.slice(0, 32).replace(/-+$/, '');
+}
+
+/** Not for a fallback VM itself, nor for a disposable (a failed one is simply gone). */
+function wantsFallback(vm: ManagedVm): boolean {
+  return vm.metadata.role !== 'fallback' && !isDisposableInstance(vm);
 }
 
 /** A disposable made by `vm run` (named `disp-…`): deleted once it stops. */

@@ -1,0 +1,102 @@
+// A VM that does not come up gets the fallback VM booted with its disks attached read-only.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LibvirtClient } from '@multiverse/libvirt-ts';
+import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
+import { HostdProcess } from '../testing/hostd-process.js';
+import type { VmInfo } from './index.js';
+import { fallbackNameOf } from './vm-engine.js';
+
+describe('fallback VM after a failed start (TCG)', { timeout: 300_000 }, () => {
+  let root: string;
+  let hostd: HostdProcess;
+  let client: LibvirtClient;
+  const name = 'mvtest-failing';
+  const fallback = fallbackNameOf(name);
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mv-fallback-'));
+    await chmod(root, 0o711);
+    const templatesDir = join(root, 'templates');
+    await mkdir(templatesDir);
+    for (const file of await readdir(shippedTemplatesDirectory())) {
+      await copyFile(join(shippedTemplatesDirectory(), file), join(templatesDir, file));
+    }
+    await writeFile(
+      join(templatesDir, 'impatient.yaml'),
+      [
+        'name: impatient',
+        'role: app',
+        'image: tiny',
+        'boot: kernel',
+        'vcpus: 1',
+        'memory: 256MiB',
+        'disks:',
+        '  private: 16MiB',
+        'router: none',
+        'readyTimeout: 4s',
+        '',
+      ].join('\n'),
+    );
+    client = await LibvirtClient.connect('qemu:///system');
+    hostd = new HostdProcess({
+      root,
+      env: { MULTIVERSE_TEMPLATES_DIR: templatesDir, MULTIVERSE_DISPOSABLE_POOL: 'none' },
+    });
+    await hostd.start();
+  });
+
+  after(async () => {
+    await hostd.stop();
+    for (const vm of [fallback, name]) {
+      const domain = await client.domainLookupByName(vm).catch(() => undefined);
+      if (domain === undefined) continue;
+      if (await client.domainIsActive(domain)) await client.domainDestroy(domain).catch(() => {});
+      await client.domainUndefine(domain).catch(() => {});
+    }
+    await client.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('boots the fallback VM with the failed VM’s disks read-only, and says why', async () => {
+    await hostd.mvctlJson(['vm', 'create', name, '--template', 'impatient']);
+    const started = hostd.mvctl(['vm', 'start', name]);
+    // A guest frozen right after it starts never reports ready: the same to hostd as a hung boot.
+    const domain = await client.domainLookupByName(name);
+    for (;;) {
+      const state = await client.domainGetState(domain);
+      if (state.stateName === 'running') break;
+      await sleep(10);
+    }
+    await client.domainSuspend(domain);
+    const start = await started;
+    assert.equal(start.code, 1, start.stdout);
+    assert.match(start.stdout + start.stderr, new RegExp(`VM_NOT_READY`));
+    assert.match(start.stdout + start.stderr, new RegExp(`fallback VM ${fallback}`));
+    assert.equal((await client.domainIsActive(domain)) ? 'running' : 'stopped', 'stopped');
+
+    const info = await hostd.mvctlJson<VmInfo>(['vm', 'info', fallback]);
+    assert.equal(info.state, 'running');
+    assert.equal(info.role, 'fallback');
+    assert.match(
+      info.description,
+      new RegExp(`^Fallback for ${name}, booted .*: VM ${name} did not report ready`),
+    );
+    const failedInfo = await hostd.mvctlJson<VmInfo>(['vm', 'info', name]);
+    const xml = await client.domainGetXmlDesc(await client.domainLookupByName(fallback));
+    assert.ok(failedInfo.disks.private !== null);
+    const disk = new RegExp(`<source file='${failedInfo.disks.private}'[^]*?<readonly/>`);
+    assert.match(xml, disk);
+
+    // Restarting the fallback keeps what it inspects and why.
+    await hostd.mvctlJson(['vm', 'kill', fallback]);
+    const restart = await hostd.mvctl(['vm', 'start', fallback]);
+    assert.equal(restart.code, 0, restart.stderr);
+    assert.match(await client.domainGetXmlDesc(await client.domainLookupByName(fallback)), disk);
+    assert.equal((await hostd.mvctlJson<VmInfo>(['vm', 'info', fallback])).description, info.description);
+  });
+});
