@@ -1,4 +1,4 @@
-import { HOSTNAME_KERNEL_PARAMETER } from '../images/tiny/tiny-guest-files.js';
+import { HOSTNAME_KERNEL_PARAMETER } from '../images/guest-shell-snippets.js';
 import { formatCpuSet } from './cpu-set.js';
 import { vmMetadataElement } from './vm-metadata.js';
 import type { VmModel } from './vm-model.js';

@@ -10,6 +10,8 @@ export type ImageErrorCode =
   | 'KERNEL_NOT_FOUND'
   /** The kernel lacks a feature the image relies on being built in (serial console, devtmpfs, ...). */
   | 'KERNEL_UNSUITABLE'
+  /** A kernel module the image loads is neither built into the kernel nor among its module files. */
+  | 'KERNEL_MODULE_NOT_FOUND'
   /** The busybox binary of busybox-static is missing or unusable. */
   | 'BUSYBOX_NOT_FOUND'
   /** A host input file exists but cannot be read (permissions). */

@@ -3,11 +3,34 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ConsoleLineSplitter, formatReadyLine, parseReadyLine } from './serial-protocol.js';
 
-const line = 'MULTIVERSE-READY v1 boot_id=a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719 uptime=1.31 hostname=handtest';
+const v1Line =
+  'MULTIVERSE-READY v1 boot_id=a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719 uptime=1.31 hostname=handtest';
+const line =
+  'MULTIVERSE-READY v2 boot_id=a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719 uptime=1.31 hostname=handtest ' +
+  'disks=vda,vdb nics=eth0';
 
 describe('parseReadyLine', () => {
-  it('reads the fields of a v1 announcement', () => {
+  it('reads the fields of a v2 announcement', () => {
     assert.deepEqual(parseReadyLine(line), {
+      protocolVersion: 2,
+      bootId: 'a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719',
+      uptimeSeconds: 1.31,
+      hostname: 'handtest',
+      disks: ['vda', 'vdb'],
+      nics: ['eth0'],
+    });
+    assert.deepEqual(parseReadyLine(line.replace('disks=vda,vdb nics=eth0', 'disks= nics=')), {
+      protocolVersion: 2,
+      bootId: 'a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719',
+      uptimeSeconds: 1.31,
+      hostname: 'handtest',
+      disks: [],
+      nics: [],
+    });
+  });
+
+  it('still reads v1 announcements, with exactly the v1 fields', () => {
+    assert.deepEqual(parseReadyLine(v1Line), {
       protocolVersion: 1,
       bootId: 'a9ec892e-8f7b-4e0f-8aff-f2d12b0bc719',
       uptimeSeconds: 1.31,
@@ -15,30 +38,50 @@ describe('parseReadyLine', () => {
     });
   });
 
-  it('ignores every line that is not exactly a v1 announcement', () => {
+  it('skips key=value fields a later v2 guest may add after nics', () => {
+    const extended = `${line} agent=1 modules=virtio_blk,virtio_net`;
+    assert.deepEqual(parseReadyLine(extended), parseReadyLine(line));
+  });
+
+  it('ignores every line that is not exactly an announcement', () => {
     const others = [
       '',
       'handtest:/# echo MULTIVERSE-READY',
       `x${line}`,
       `${line} `,
-      line.replace('v1', 'v2'),
+      `${line}  extra=1`,
+      `${line} Extra=1`,
+      `${line} extra`,
+      `${v1Line} disks=vda`,
+      `${v1Line} `,
+      line.replace('v2', 'v3'),
+      line.replace('v2', 'v1'),
+      line.replace(' nics=eth0', ''),
+      line.replace('disks=vda,vdb', 'disks=vda,,vdb'),
+      line.replace('disks=vda,vdb', 'disks=vda,'),
+      line.replace('disks=vda,vdb', 'disks=v da'),
+      line.replace('nics=eth0', 'nics=eth0/1'),
       line.replace('a9ec892e', 'A9EC892E'),
       line.replace('uptime=1.31', 'uptime=-1'),
-      line.replace('uptime=1.31', 'uptime=1.31 extra=1'),
       line.replace('handtest', 'Hand_test'),
       line.replace('handtest', '-handtest'),
       line.replace('handtest', 'a'.repeat(64)),
+      v1Line.replace('uptime=1.31', 'uptime=1.31 extra=1'),
     ];
     for (const other of others) assert.equal(parseReadyLine(other), undefined, other);
   });
 
-  it('parses what it formats', () => {
-    const announcement = fc.record({
-      protocolVersion: fc.constant(1 as const),
+  it('parses what it formats, in both versions', () => {
+    const common = {
       bootId: fc.uuid().map((uuid) => uuid.toLowerCase()),
       uptimeSeconds: fc.integer({ min: 0, max: 10_000_000 }).map((centiseconds) => centiseconds / 100),
       hostname: fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
-    });
+    };
+    const devices = fc.array(fc.stringMatching(/^[A-Za-z0-9_.:@!-]{1,32}$/), { maxLength: 8 });
+    const announcement = fc.oneof(
+      fc.record({ protocolVersion: fc.constant(1 as const), ...common }),
+      fc.record({ protocolVersion: fc.constant(2 as const), ...common, disks: devices, nics: devices }),
+    );
     fc.assert(
       fc.property(announcement, (value) =>
         assert.deepEqual(parseReadyLine(formatReadyLine(value)), { ...value }),

@@ -1,10 +1,12 @@
-import { READY_LINE_PREFIX, SERIAL_PROTOCOL_VERSION } from '../serial-protocol.js';
+import { READY_ANNOUNCEMENT, hostnameFromKernelCommandLine } from '../guest-shell-snippets.js';
+
+export { HOSTNAME_KERNEL_PARAMETER } from '../guest-shell-snippets.js';
 
 /** Hostname of a tiny guest booted without `multiverse.hostname=` on its kernel command line. */
 export const TINY_DEFAULT_HOSTNAME = 'tiny';
 
-/** Kernel command-line parameter that names the guest (the kernel ignores dotted unknown parameters). */
-export const HOSTNAME_KERNEL_PARAMETER = 'multiverse.hostname';
+/** In the initramfs: the kernel modules /init loads, one path per line, dependencies first. */
+export const TINY_MODULE_LIST = 'etc/multiverse/kernel-modules';
 
 export interface GuestFile {
   readonly path: string;
@@ -13,10 +15,10 @@ export interface GuestFile {
 }
 
 /**
- * /init: the kernel runs it as PID 1. It prepares the pseudo file systems, names the machine,
- * announces READY on ttyS0 (see serial-protocol.ts) and hands PID 1 to busybox init, which
- * reaps orphans and respawns the console shell if it exits (a shell as PID 1 would panic the
- * kernel on `exit`).
+ * /init: the kernel runs it as PID 1. It prepares the pseudo file systems, loads the packed virtio
+ * drivers (so disks and NICs appear), names the machine, announces READY on ttyS0 (see
+ * serial-protocol.ts) and hands PID 1 to busybox init, which reaps orphans and respawns the
+ * console shell if it exits (a shell as PID 1 would panic the kernel on `exit`).
  */
 const INIT_SCRIPT = `#!/bin/sh
 # Multiverse tiny guest, PID 1 until busybox init takes over. Protocol: vm-templates/README.md.
@@ -29,25 +31,15 @@ mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
 mkdir -p /dev/pts
 mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 
-guest_hostname=${TINY_DEFAULT_HOSTNAME}
-for parameter in $(cat /proc/cmdline); do
-  case "$parameter" in
-    ${HOSTNAME_KERNEL_PARAMETER}=*) guest_hostname="\${parameter#${HOSTNAME_KERNEL_PARAMETER}=}" ;;
-  esac
-done
-# Only RFC 1123 labels: anything else on the command line falls back to the default.
-case "$guest_hostname" in
-  '' | -* | *- | *[!a-z0-9-]*) guest_hostname=${TINY_DEFAULT_HOSTNAME} ;;
-esac
-[ \${#guest_hostname} -le 63 ] || guest_hostname=${TINY_DEFAULT_HOSTNAME}
-hostname "$guest_hostname"
+# Dependencies first, as the image builder resolved them from the kernel's modules.dep. Drivers
+# probe their devices while they load, so the disks and NICs exist once this loop ends.
+while read -r module; do
+  insmod "/$module" || echo "multiverse: cannot load kernel module /$module" > /dev/ttyS0
+done < /${TINY_MODULE_LIST}
 
-read -r boot_id < /proc/sys/kernel/random/boot_id
-read -r uptime_seconds _ < /proc/uptime
-# The leading newline puts the announcement at the start of a line whatever the console held before.
-printf '\\n${READY_LINE_PREFIX} v${SERIAL_PROTOCOL_VERSION} boot_id=%s uptime=%s hostname=%s\\n' \\
-  "$boot_id" "$uptime_seconds" "$guest_hostname" > /dev/ttyS0
+${hostnameFromKernelCommandLine(TINY_DEFAULT_HOSTNAME)}hostname "$guest_hostname"
 
+${READY_ANNOUNCEMENT}
 exec /sbin/init
 `;
 

@@ -1,17 +1,28 @@
 import { constants, gzipSync } from 'node:zlib';
 import { writeNewcArchive } from '../newc-archive.js';
 import type { NewcEntry } from '../newc-archive.js';
+import { TINY_MODULE_LIST } from './tiny-guest-files.js';
 import type { GuestFile } from './tiny-guest-files.js';
 
 /** Every entry carries this mtime (the epoch), so the archive does not depend on when it was built. */
 export const INITRAMFS_MTIME = 0;
 export const INITRAMFS_COMPRESSION = { format: 'gzip', level: constants.Z_BEST_COMPRESSION } as const;
 
+export interface InitramfsKernelModule {
+  /** Path relative to `/lib/modules/<release>/`. */
+  readonly path: string;
+  readonly contents: Buffer;
+}
+
 export interface TinyInitramfsContents {
   readonly busybox: Buffer;
   /** Applet link paths relative to the root, as `busybox --list-full` prints them. */
   readonly applets: readonly string[];
   readonly guestFiles: readonly GuestFile[];
+  /** The kernel release the modules belong to (`uname -r` in the guest). */
+  readonly kernelRelease: string;
+  /** In load order, dependencies first; listed in that order in TINY_MODULE_LIST. */
+  readonly kernelModules: readonly InitramfsKernelModule[];
 }
 
 /** Directories whose modes matter; every other parent directory is created 0755. */
@@ -26,9 +37,13 @@ const DIRECTORIES: readonly { path: string; mode: number }[] = [
 
 /**
  * The initramfs entry list: busybox at /bin/busybox, a symlink to it for every applet, the guest
- * files, and /dev/console, which the kernel opens for PID 1's stdio before /init can mount devtmpfs.
+ * files, the kernel modules under /lib/modules/<release>/ with their load order, and /dev/console,
+ * which the kernel opens for PID 1's stdio before /init can mount devtmpfs.
  */
 export function tinyInitramfsEntries(contents: TinyInitramfsContents): NewcEntry[] {
+  const modulePaths = contents.kernelModules.map(
+    (module) => `lib/modules/${contents.kernelRelease}/${module.path}`,
+  );
   const entries: NewcEntry[] = [
     ...DIRECTORIES.map((directory) => ({ kind: 'directory' as const, ...directory })),
     { kind: 'character-device', path: 'dev/console', mode: 0o600, major: 5, minor: 1 },
@@ -42,6 +57,18 @@ export function tinyInitramfsEntries(contents: TinyInitramfsContents): NewcEntry
       mode: file.mode,
       contents: Buffer.from(file.contents, 'utf8'),
     })),
+    ...contents.kernelModules.map((module, index) => ({
+      kind: 'file' as const,
+      path: modulePaths[index] as string,
+      mode: 0o644,
+      contents: module.contents,
+    })),
+    {
+      kind: 'file',
+      path: TINY_MODULE_LIST,
+      mode: 0o644,
+      contents: Buffer.from(modulePaths.map((path) => `${path}\n`).join(''), 'utf8'),
+    },
   ];
   const declared = new Set(entries.map((entry) => entry.path));
   for (const entry of [...entries]) {

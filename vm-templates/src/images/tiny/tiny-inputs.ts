@@ -6,6 +6,8 @@ import { parseDependsField, queryInstalledPackage } from '../debian-packages.js'
 import type { DpkgQueryOptions, InstalledPackage } from '../debian-packages.js';
 import { digestFile } from '../file-digest.js';
 import { ImageError, errorMessage, systemErrorCode } from '../image-error.js';
+import { resolveKernelModules } from '../kernel-modules.js';
+import type { KernelModuleFile } from '../kernel-modules.js';
 import { digestJson } from '../image-manifest.js';
 import type { JsonObject } from '../image-manifest.js';
 import type { ResolvedImageInputs } from '../image-recipe.js';
@@ -17,6 +19,8 @@ export interface TinyImageSources extends DpkgQueryOptions {
   readonly kernelPackage?: string;
   /** Where Debian kernel packages put `vmlinuz-<release>` and `config-<release>` (default /boot). */
   readonly bootDirectory?: string;
+  /** Where they put `<release>/modules.dep` and the module files (default /lib/modules). */
+  readonly modulesDirectory?: string;
   /** Debian package of the static busybox (default busybox-static). */
   readonly busyboxPackage?: string;
   /** The binary that package installs (default /bin/busybox). */
@@ -40,9 +44,19 @@ export interface TinyBusyboxInput {
   readonly applets: readonly string[];
 }
 
+export interface TinyKernelModulesInput {
+  /** `/lib/modules/<release>`, where the files come from. */
+  readonly directory: string;
+  /** Packed into the initramfs and loaded by /init in this order. */
+  readonly loadOrder: readonly KernelModuleFile[];
+  /** Requested modules this kernel has built in. */
+  readonly builtIn: readonly string[];
+}
+
 export interface TinyImageInputs extends ResolvedImageInputs {
   readonly kernel: TinyKernelInput;
   readonly busybox: TinyBusyboxInput;
+  readonly kernelModules: TinyKernelModulesInput;
 }
 
 export const DEFAULT_KERNEL_PACKAGE = 'linux-image-cloud-amd64';
@@ -53,10 +67,9 @@ const VERSIONED_KERNEL_PACKAGE = /^linux-image-([0-9][0-9a-z.+~-]*)$/;
 const APPLET_PATH = /^(?:[a-z]+\/)*[a-z0-9_.[\]-]+$/;
 
 /**
- * Kernel options the tiny image relies on being built in, since it loads no modules: the 8250
- * UART console (its only I/O), the initramfs and its gzip decompressor, devtmpfs, ptys.
- * virtio (blk, net, pci, console) is modular in Debian's cloud kernel and the tiny image has no
- * disk or network, so none of those modules are packed.
+ * Kernel options the tiny image relies on being built in, because they are needed before /init
+ * can load a module: the 8250 UART console (its only I/O before the shell), the initramfs and its
+ * gzip decompressor, devtmpfs, ptys. Device drivers (virtio) come as modules: see `kernelModules`.
  */
 const REQUIRED_BUILT_IN_KERNEL_OPTIONS = [
   'CONFIG_SERIAL_8250',
@@ -76,17 +89,26 @@ const REQUIRED_BUILT_IN_KERNEL_OPTIONS = [
  */
 export async function resolveTinyInputs(
   sources: TinyImageSources,
+  requestedModules: readonly string[],
   recipeInputs: JsonObject,
 ): Promise<TinyImageInputs> {
   const kernel = await resolveKernel(sources);
   const busybox = await resolveBusybox(sources);
+  const modulesDirectory = join(sources.modulesDirectory ?? '/lib/modules', kernel.release);
+  const modules = await resolveKernelModules(modulesDirectory, requestedModules);
+  const kernelModules: TinyKernelModulesInput = { directory: modulesDirectory, ...modules };
   const record: JsonObject = {
     kernel: { ...kernel },
     busybox: { ...busybox, applets: busybox.applets.length },
+    kernelModules: {
+      requested: [...requestedModules],
+      builtIn: [...modules.builtIn],
+      loadOrder: modules.loadOrder.map((module) => ({ ...module })),
+    },
     ...recipeInputs,
   };
   const digest = digestJson({ ...record, busybox: { ...busybox, applets: [...busybox.applets] } });
-  return { digest, record, kernel, busybox };
+  return { digest, record, kernel, busybox, kernelModules };
 }
 
 async function resolveKernel(sources: TinyImageSources): Promise<TinyKernelInput> {

@@ -21,6 +21,7 @@ import {
   TINY_INITRAMFS_FILE,
   TINY_KERNEL_ARGUMENTS,
   TINY_KERNEL_FILE,
+  TINY_KERNEL_MODULES,
   buildTinyImage,
 } from './tiny-recipe.js';
 import { queryInstalledPackage } from '../debian-packages.js';
@@ -80,7 +81,12 @@ describe('tiny image', () => {
     const inputs = manifest.inputs as {
       kernel: { package: string; version: string; release: string; path: string; sha256: string };
       busybox: { package: string; version: string; sha256: string; applets: number };
-      initramfs: { compression: string; kernelModules: string[] };
+      initramfs: { compression: string };
+      kernelModules: {
+        requested: string[];
+        builtIn: string[];
+        loadOrder: { name: string; path: string; sha256: string; size: number }[];
+      };
     };
     const kernelPackage = await queryInstalledPackage(inputs.kernel.package);
     assert.equal(inputs.kernel.package, `linux-image-${inputs.kernel.release}`);
@@ -95,7 +101,22 @@ describe('tiny image', () => {
     assert.equal(inputs.busybox.version, (await queryInstalledPackage('busybox-static')).version);
     assert.ok(inputs.busybox.applets > 100);
     assert.equal(inputs.initramfs.compression, 'gzip');
-    assert.deepEqual(inputs.initramfs.kernelModules, []);
+    assert.deepEqual(inputs.kernelModules.requested, [...TINY_KERNEL_MODULES]);
+    assert.deepEqual(inputs.kernelModules.builtIn, []);
+    const loaded = inputs.kernelModules.loadOrder.map((module) => module.name);
+    for (const name of ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_rng', 'virtio', 'virtio_ring']) {
+      assert.ok(loaded.includes(name), `${name} is packed`);
+    }
+    // Every module comes after the modules it depends on, as the kernel's modules.dep says.
+    const modulesDep = readFileSync(`/lib/modules/${inputs.kernel.release}/modules.dep`, 'utf8');
+    for (const [index, module] of inputs.kernelModules.loadOrder.entries()) {
+      const line = modulesDep.split('\n').find((entry) => entry.startsWith(`${module.path}:`));
+      assert.ok(line !== undefined, `${module.path} is in modules.dep`);
+      const earlier = inputs.kernelModules.loadOrder.slice(0, index).map((other) => other.path);
+      for (const dependency of line.split(':')[1]?.trim().split(' ').filter(Boolean) ?? []) {
+        assert.ok(earlier.includes(dependency), `${dependency} is loaded before ${module.path}`);
+      }
+    }
     assert.ok(!Number.isNaN(Date.parse(manifest.builtAt)));
     assert.ok(progress.some((step) => step.step === 'produce' && /applet links/.test(step.detail)));
     assert.equal(progress.at(-1)?.step, 'done');
@@ -116,6 +137,13 @@ describe('tiny image', () => {
     assert.equal(entry('init')[0], '-rwxr-xr-x');
     assert.deepEqual(entry('dev/console').slice(0, 6), ['crw-------', '1', 'root', 'root', '5,', '1']);
     assert.equal(entry('tmp')[0], 'drwxrwxrwt');
+    const { release } = (image.manifest.inputs as { kernel: { release: string } }).kernel;
+    const virtioBlk = entry(`lib/modules/${release}/kernel/drivers/block/virtio_blk.ko`);
+    assert.equal(virtioBlk[0], '-rw-r--r--');
+    assert.equal(
+      Number(virtioBlk[4]),
+      readFileSync(`/lib/modules/${release}/kernel/drivers/block/virtio_blk.ko`).length,
+    );
 
     // busybox lists itself (bin/busybox) among its applets; that one is the binary, not a link.
     const applets = execFileSync('/bin/busybox', ['--list-full'])
@@ -135,7 +163,15 @@ describe('tiny image', () => {
     mkdirSync(extracted);
     execFileSync(
       'cpio',
-      ['--extract', '--make-directories', '--quiet', '--no-absolute-filenames', 'init', 'etc/inittab'],
+      [
+        '--extract',
+        '--make-directories',
+        '--quiet',
+        '--no-absolute-filenames',
+        'init',
+        'etc/inittab',
+        'etc/multiverse/kernel-modules',
+      ],
       {
         cwd: extracted,
         input: gunzipSync(readFileSync(image.initramfsPath)),
@@ -149,12 +185,30 @@ describe('tiny image', () => {
     // The printf format, filled in the way the guest fills it, parses as an announcement.
     const format = /printf '\\n(MULTIVERSE-READY [^']*)\\n'/.exec(init)?.[1];
     assert.ok(format !== undefined, 'the READY printf is in /init');
-    const filled = ['0f5e3a57-35ea-4f6f-9c1c-2d3e0b1c9a7e', '1.87', 'tiny'].reduce(
+    const filled = ['0f5e3a57-35ea-4f6f-9c1c-2d3e0b1c9a7e', '1.87', 'tiny', 'vda,vdb', 'eth0'].reduce(
       (line, value) => line.replace('%s', value),
       format,
     );
-    assert.equal(parseReadyLine(filled)?.hostname, 'tiny');
+    assert.deepEqual(parseReadyLine(filled), {
+      protocolVersion: 2,
+      bootId: '0f5e3a57-35ea-4f6f-9c1c-2d3e0b1c9a7e',
+      uptimeSeconds: 1.87,
+      hostname: 'tiny',
+      disks: ['vda', 'vdb'],
+      nics: ['eth0'],
+    });
+    // The modules are loaded, from the list the builder wrote, before READY is announced.
+    assert.ok(init.indexOf('insmod') < init.indexOf('MULTIVERSE-READY'));
+    assert.match(init, /done < \/etc\/multiverse\/kernel-modules\n/);
     assert.match(readFileSync(join(extracted, 'etc/inittab'), 'utf8'), /^ttyS0::respawn:-\/bin\/sh$/m);
+    const { release } = (image.manifest.inputs as { kernel: { release: string } }).kernel;
+    const loadOrder = (
+      image.manifest.inputs as { kernelModules: { loadOrder: { path: string }[] } }
+    ).kernelModules.loadOrder.map((module) => `lib/modules/${release}/${module.path}`);
+    assert.equal(
+      readFileSync(join(extracted, 'etc/multiverse/kernel-modules'), 'utf8'),
+      loadOrder.map((path) => `${path}\n`).join(''),
+    );
   });
 
   it('builds the same bytes and id again from the same packages', async () => {

@@ -18,11 +18,24 @@ export const TINY_KERNEL_FILE = 'vmlinuz';
 export const TINY_INITRAMFS_FILE = 'initramfs.cpio.gz';
 /** The kernel's console is the first UART, where the READY line and the shell also live. */
 export const TINY_KERNEL_ARGUMENTS = 'console=ttyS0 quiet';
+/**
+ * The drivers for the devices hostd's domain XML gives a VM (vm-templates' domain-xml.ts): virtio
+ * on PCI(e) (q35), its disks and NICs, and the virtio RNG (guest entropy from the host). The
+ * builder adds their dependencies from the kernel's modules.dep. virtio-scsi is not among them:
+ * Multiverse attaches every disk as virtio-blk.
+ */
+export const TINY_KERNEL_MODULES: readonly string[] = [
+  'virtio_pci',
+  'virtio_blk',
+  'virtio_net',
+  'virtio_rng',
+];
 
 /**
- * The "tiny" guest: Debian's cloud kernel and a busybox initramfs, no disk, no network. It boots
- * in seconds even without KVM and gives an interactive shell on ttyS0: the smallest real guest,
- * for tests of everything that drives VMs.
+ * The "tiny" guest: Debian's cloud kernel and a busybox initramfs with the virtio drivers, no root
+ * file system. It boots in seconds even without KVM, sees the virtio disks and NICs it is given
+ * and gives an interactive shell on ttyS0: the smallest real guest, for tests of everything that
+ * drives VMs and for the fallback VM that inspects another VM's disks.
  */
 export function tinyImageRecipe(sources: TinyImageSources = {}): ImageRecipe<TinyImageInputs> {
   const guestFiles = tinyGuestFiles();
@@ -34,21 +47,36 @@ export function tinyImageRecipe(sources: TinyImageSources = {}): ImageRecipe<Tin
       zlibVersion: process.versions.zlib,
       mtime: INITRAMFS_MTIME,
       guestFilesSha256: digestJson(guestFiles.map((file) => ({ ...file }))),
-      // Everything the tiny guest needs is built into the cloud kernel (checked when resolving).
-      kernelModules: [],
     },
     kernelArguments: TINY_KERNEL_ARGUMENTS,
   };
   return {
     name: TINY_IMAGE_NAME,
-    resolveInputs: () => resolveTinyInputs(sources, recipeInputs),
+    resolveInputs: () => resolveTinyInputs(sources, TINY_KERNEL_MODULES, recipeInputs),
     async produce(inputs, { directory, report }) {
       report(`reading ${inputs.busybox.path}`);
       const busybox = await readFile(inputs.busybox.path);
       expectUnchanged(inputs.busybox.path, digestBuffer(busybox).sha256, inputs.busybox.sha256);
 
-      report(`packing busybox and ${inputs.busybox.applets.length} applet links into ${TINY_INITRAMFS_FILE}`);
-      const initramfs = buildTinyInitramfs({ busybox, applets: inputs.busybox.applets, guestFiles });
+      const kernelModules = [];
+      for (const module of inputs.kernelModules.loadOrder) {
+        const path = join(inputs.kernelModules.directory, module.path);
+        const contents = await readFile(path);
+        expectUnchanged(path, digestBuffer(contents).sha256, module.sha256);
+        kernelModules.push({ path: module.path, contents });
+      }
+
+      report(
+        `packing busybox, ${inputs.busybox.applets.length} applet links and ` +
+          `${kernelModules.length} kernel modules into ${TINY_INITRAMFS_FILE}`,
+      );
+      const initramfs = buildTinyInitramfs({
+        busybox,
+        applets: inputs.busybox.applets,
+        guestFiles,
+        kernelRelease: inputs.kernel.release,
+        kernelModules,
+      });
       await writeFile(join(directory, TINY_INITRAMFS_FILE), initramfs, { flag: 'wx' });
 
       report(`copying kernel ${inputs.kernel.path}`);
