@@ -1,3 +1,5 @@
+import type { JailRole } from './user-identity.js';
+
 /** What the jail did, reported for every attempt and every refusal; hostd appends it to its audit log. */
 export type JailAuditAction =
   | 'auth.publickey'
@@ -16,7 +18,7 @@ export type JailAuditAction =
   | 'request.subsystem'
   | 'request.x11'
   | 'request.auth-agent'
-  | 'command';
+  | 'session.exit';
 
 export interface JailAuditEvent {
   readonly time: string;
@@ -25,6 +27,8 @@ export interface JailAuditEvent {
   /** Remote address and port of the TCP connection. */
   readonly source: string;
   readonly user?: string;
+  /** The user's role, once their key has been verified. */
+  readonly role?: JailRole;
   /** Why it was refused, or what was accepted (a command line, a requested name). */
   readonly detail?: string;
 }

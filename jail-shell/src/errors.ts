@@ -6,8 +6,13 @@ export type JailShellErrorCode =
   | 'USER_INVALID'
   | 'USER_EXISTS'
   | 'USER_UNKNOWN'
+  | 'USER_STORE_OPEN_FAILED'
+  | 'USER_STORE_SCHEMA_NEWER'
   | 'CONFIG_INVALID'
-  | 'SERVER_NOT_LISTENING';
+  | 'SERVER_NOT_LISTENING'
+  | 'SANDBOX_USER_UNKNOWN'
+  | 'SANDBOX_INVALID'
+  | 'INTERPRETER_ARGUMENTS_INVALID';
 
 export class JailShellError extends Error {
   readonly code: JailShellErrorCode;

@@ -1,42 +1,51 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generateSecret, generateSync } from 'otplib';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateSync } from 'otplib';
 import type { JailAuditEvent } from './audit.js';
 import { loadOrCreateHostKey } from './host-key.js';
 import { JailSshServer, type JailServerOptions } from './jail-server.js';
-import { IdentityCommandHandler } from './shell-commands.js';
-import { InMemoryUserStore, type JailRole } from './user-store.js';
+import { lookupSandboxUser } from './sandbox.js';
+import { InterpreterLauncher } from './session-launcher.js';
+import { SqliteJailUserStore } from './sqlite-user-store.js';
+import {
+  collectOpenSsh,
+  OpenSshTerminal,
+  runOpenSsh,
+  startOpenSsh,
+  type OpenSshLogin,
+  type OpenSshResult,
+} from './testing/openssh-client.js';
+import type { JailRole } from './user-identity.js';
 
-// Every test drives the real OpenSSH client (`ssh`, from Debian's openssh-client) against the
-// jail on 127.0.0.1. Each login consumes a TOTP time step, so each test logs in as its own user.
+// Every test drives the real OpenSSH client (`ssh`, from Debian's openssh-client) against the jail
+// on 127.0.0.1; each session's interpreter (testing/demo-shell.ts) runs in the bubblewrap sandbox as
+// the multiverse-jail user, as in production. Each login consumes a TOTP time step, so each test
+// logs in as its own user.
 
-interface SshResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const DIST = dirname(fileURLToPath(import.meta.url));
+const DEMO_SHELL = join(DIST, 'testing', 'demo-shell.js');
+const SANDBOX_USER = 'multiverse-jail';
 
 let workDir: string;
 let clientKey: string;
 let strangerKey: string;
-let store: InMemoryUserStore;
+let store: SqliteJailUserStore;
 let server: JailSshServer;
 let port: number;
-let askpassCount = 0;
 const audit: JailAuditEvent[] = [];
 const secrets = new Map<string, string>();
 
 let clientKeyPublic: string;
 
 function addUser(name: string, role: JailRole = 'operator'): void {
-  const totpSecret = generateSecret();
-  secrets.set(name, totpSecret);
-  store.addUser({ name, role, authorizedKeys: [clientKeyPublic], totpSecret, locked: false });
+  store.addUser({ name, role, authorizedKeys: [clientKeyPublic] });
+  secrets.set(name, store.enrollTotp(name));
 }
 
 function currentCode(user: string): string {
@@ -45,17 +54,8 @@ function currentCode(user: string): string {
   return generateSync({ secret });
 }
 
-async function askpassScript(code: string): Promise<string> {
-  askpassCount += 1;
-  const path = join(workDir, `askpass-${askpassCount}.sh`);
-  await writeFile(path, `#!/bin/sh\nprintf '%s\\n' '${code}'\n`, { mode: 0o700 });
-  return path;
-}
-
 interface SshInvocation {
-  /** Client options, placed before the destination. */
   readonly options?: readonly string[];
-  /** The remote command, placed after the destination. */
   readonly command?: readonly string[];
   readonly key?: string;
   readonly env?: Record<string, string>;
@@ -63,82 +63,35 @@ interface SshInvocation {
   readonly port?: number;
 }
 
-function sshArgs(user: string, invocation: SshInvocation): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-p',
-    String(invocation.port ?? port),
-    '-i',
-    invocation.key ?? clientKey,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'PreferredAuthentications=publickey,keyboard-interactive',
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=no',
-    '-o',
-    'NumberOfPasswordPrompts=1',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
-    ...(invocation.options ?? []),
-    `${user}@127.0.0.1`,
-    ...(invocation.command ?? []),
-  ];
-}
-
-async function startSsh(user: string, code: string, invocation: SshInvocation): Promise<ChildProcess> {
-  // No SSH_AUTH_SOCK unless a test sets one, so the client offers only the key given with -i.
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: workDir,
-    SSH_ASKPASS: await askpassScript(code),
-    SSH_ASKPASS_REQUIRE: 'force',
-    ...invocation.env,
+function login(user: string, code: string, invocation: SshInvocation = {}): OpenSshLogin {
+  return {
+    port: invocation.port ?? port,
+    user,
+    keyPath: invocation.key ?? clientKey,
+    code,
+    workDir,
+    ...(invocation.options ? { options: invocation.options } : {}),
+    ...(invocation.command ? { command: invocation.command } : {}),
+    ...(invocation.env ? { env: invocation.env } : {}),
   };
-  return spawn('ssh', sshArgs(user, invocation), {
-    env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
 }
 
-function collect(child: ChildProcess, input?: string, timeoutMs = 20_000): Promise<SshResult> {
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`ssh did not finish within ${timeoutMs} ms; stdout=${stdout} stderr=${stderr}`));
-    }, timeoutMs);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-    if (input === undefined) child.stdin?.end();
-    else child.stdin?.write(input);
-  });
-}
-
-async function ssh(user: string, code: string, invocation: SshInvocation): Promise<SshResult> {
-  return collect(await startSsh(user, code, invocation));
+function ssh(user: string, code: string, invocation: SshInvocation): Promise<OpenSshResult> {
+  return runOpenSsh(login(user, code, invocation));
 }
 
 function eventsFor(user: string, action?: string): JailAuditEvent[] {
   return audit.filter((event) => event.user === user && (action === undefined || event.action === action));
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -192,10 +145,16 @@ function generateClientKey(path: string): void {
 }
 
 async function startJail(overrides: Partial<JailServerOptions>): Promise<JailSshServer> {
+  const readOnlyPaths = [DIST];
+  if (!process.execPath.startsWith('/usr/')) readOnlyPaths.push(dirname(process.execPath));
   return new JailSshServer({
     hostKey: await loadOrCreateHostKey(join(workDir, 'host_ed25519')),
     users: store,
-    commands: new IdentityCommandHandler(),
+    sessions: new InterpreterLauncher({
+      program: process.execPath,
+      programArguments: [DEMO_SHELL],
+      sandbox: { user: lookupSandboxUser(SANDBOX_USER), readOnlyPaths },
+    }),
     audit: (event) => audit.push(event),
     throttle: {
       baseDelayMs: 50,
@@ -216,13 +175,14 @@ describe('JailSshServer with the OpenSSH client', () => {
     generateClientKey(clientKey);
     generateClientKey(strangerKey);
     clientKeyPublic = (await readFile(`${clientKey}.pub`, 'utf8')).trim();
-    store = new InMemoryUserStore();
+    store = SqliteJailUserStore.open(join(workDir, 'jail-users.sqlite'));
     server = await startJail({});
     port = (await server.listen('127.0.0.1', 0)).port;
   });
 
   after(async () => {
     await server.close();
+    store.close();
     await rm(workDir, { recursive: true, force: true });
   });
 
@@ -237,16 +197,15 @@ describe('JailSshServer with the OpenSSH client', () => {
 
   it('gives a pty session the limited shell: banner, whoami, unknown command, exit', async () => {
     addUser('pat', 'viewer');
-    const child = await startSsh('pat', currentCode('pat'), { options: ['-tt'] });
-    const result = await collect(child, 'whoami\rls -la; id\rexit\r');
+    const child = await startOpenSsh(login('pat', currentCode('pat'), { options: ['-tt'] }));
+    const result = await collectOpenSsh(child, 'whoami\rls -la; id\rexit\r');
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /signed in as pat \(role viewer\)/);
     assert.match(result.stdout, /pat \(viewer\)\r\n/);
     assert.match(result.stdout, /unknown command: "ls"/);
-    assert.ok(
-      eventsFor('pat', 'command').some(
-        (event) => event.outcome === 'refused' && event.detail?.startsWith('ls -la; id'),
-      ),
+    assert.ok(eventsFor('pat', 'request.shell').some((event) => event.outcome === 'accepted'));
+    await waitFor('the session exit', () =>
+      eventsFor('pat', 'session.exit').find((event) => event.detail === 'shell exited with code 0'),
     );
   });
 
@@ -297,20 +256,26 @@ describe('JailSshServer with the OpenSSH client', () => {
     assert.ok(eventsFor('erin', 'auth.publickey').some((event) => event.detail === 'user is locked'));
   });
 
-  it('refuses `sh -c id` with a message saying this is not a system shell', async () => {
+  it('refuses `sh -c id` with a message saying this is not a system shell, and audits it', async () => {
     addUser('frank');
     const result = await ssh('frank', currentCode('frank'), { command: ['sh -c id'] });
     assert.equal(result.status, 127);
     assert.equal(result.stdout, '');
     assert.match(result.stderr, /unknown command: "sh" — this is not a system shell/);
+    assert.ok(eventsFor('frank', 'request.exec').some((event) => event.detail === 'sh -c id'));
+    await waitFor('the refused exec', () =>
+      eventsFor('frank', 'session.exit').find(
+        (event) => event.outcome === 'refused' && event.detail === 'exec exited with code 127',
+      ),
+    );
   });
 
   it('refuses local forwarding (-L) without opening a channel', async () => {
     addUser('gina');
     const localPort = await freePort();
-    const child = await startSsh('gina', currentCode('gina'), {
-      options: ['-N', '-L', `${localPort}:127.0.0.1:9`],
-    });
+    const child = await startOpenSsh(
+      login('gina', currentCode('gina'), { options: ['-N', '-L', `${localPort}:127.0.0.1:9`] }),
+    );
     try {
       const socket = await connectWithRetry(localPort);
       const received = await readUntilClosed(socket, Buffer.from('hello'));
@@ -327,9 +292,9 @@ describe('JailSshServer with the OpenSSH client', () => {
   it('refuses dynamic forwarding (-D)', async () => {
     addUser('hank');
     const localPort = await freePort();
-    const child = await startSsh('hank', currentCode('hank'), {
-      options: ['-N', '-D', `127.0.0.1:${localPort}`],
-    });
+    const child = await startOpenSsh(
+      login('hank', currentCode('hank'), { options: ['-N', '-D', `127.0.0.1:${localPort}`] }),
+    );
     try {
       const socket = await connectWithRetry(localPort);
       const greeting = await new Promise<Buffer>((resolve) => {
@@ -417,7 +382,9 @@ describe('JailSshServer with the OpenSSH client', () => {
     const result = await ssh('quinn', currentCode('quinn'), { command: ['whoami\x1b]0;pwned\x07'] });
     assert.equal(result.status, 2);
     assert.match(result.stderr, /control characters are not allowed/);
-    assert.ok(eventsFor('quinn', 'command').some((event) => event.outcome === 'refused'));
+    await waitFor('the refused exec', () =>
+      eventsFor('quinn', 'session.exit').find((event) => event.outcome === 'refused'),
+    );
   });
 
   it('locks a user out after repeated wrong codes, with growing delays, until the owner unlocks', async () => {
@@ -444,6 +411,112 @@ describe('JailSshServer with the OpenSSH client', () => {
     assert.equal(afterUnlock.status, 0, afterUnlock.stderr);
     assert.equal(afterUnlock.stdout, 'mallory (operator)\n');
   });
+  it('keeps shell metacharacters literal: each word reaches the command as typed', async () => {
+    addUser('uma');
+    const words = ['a;b', '$(id)', '|', '&&', '`id`', '>x', '*', '$HOME', "it's"];
+    const line = `echo-argv 'a;b' '$(id)' '|' '&&' '\`id\`' '>x' '*' '$HOME' "it's"`;
+    const result = await ssh('uma', currentCode('uma'), { command: [line] });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), words);
+  });
+
+  it('completes commands with Tab and recalls the history with the arrow keys over a real pty', async () => {
+    addUser('vera', 'viewer');
+    const terminal = await OpenSshTerminal.start(login('vera', currentCode('vera')));
+    try {
+      await terminal.waitForCurrentLine('vera@jail> ');
+      terminal.type('ec\t');
+      await terminal.waitForCurrentLine('vera@jail> echo-argv');
+      let mark = terminal.received.length;
+      terminal.type('one "two three"\r');
+      await terminal.waitFor(/\["one","two three"\]\r\n/, 20_000, mark);
+      await terminal.waitForCurrentLine('vera@jail> ');
+      terminal.type('\x1b[A');
+      await terminal.waitForCurrentLine('vera@jail> echo-argv one "two three"');
+      // Ctrl-A, then Ctrl-K kills the whole line; a command completed from one letter runs.
+      mark = terminal.received.length;
+      terminal.type('\x01\x0bw\t\r');
+      await terminal.waitFor(/vera \(viewer\)\r\n/, 20_000, mark);
+      terminal.type('exit\r');
+      assert.equal(await terminal.exited(), 0);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  it('follows window changes: a long line is redrawn for the new width', async () => {
+    addUser('walt');
+    const terminal = await OpenSshTerminal.start(login('walt', currentCode('walt')), {
+      columns: 200,
+      rows: 30,
+    });
+    try {
+      await terminal.waitForCurrentLine('walt@jail> ');
+      const long = `echo-argv ${'x'.repeat(100)}`;
+      terminal.type(long);
+      await waitFor('the long line', () =>
+        terminal.screen.currentLine().endsWith('x'.repeat(100)) ? true : undefined,
+      );
+      terminal.resize(40, 30);
+      // The next key is drawn at the new width once the window change has reached the interpreter.
+      await waitFor('a redraw within 40 columns', async () => {
+        terminal.type('y\x7f');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const row = terminal.screen.currentLine();
+        return row.length <= 39 && row.endsWith('x') ? true : undefined;
+      });
+      terminal.type('\x03exit\r');
+      assert.equal(await terminal.exited(), 0);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  it('refuses a user who has no verification code enrolled yet', async () => {
+    store.addUser({ name: 'xena', role: 'viewer', authorizedKeys: [clientKeyPublic] });
+    const result = await ssh('xena', '000000', { command: ['whoami'] });
+    assert.equal(result.status, 255);
+    assert.ok(
+      eventsFor('xena', 'auth.publickey').some((event) => event.detail?.startsWith('no verification code')),
+    );
+  });
+
+  it('ends the sessions of a user the owner locks', async () => {
+    addUser('yuri');
+    const terminal = await OpenSshTerminal.start(login('yuri', currentCode('yuri')));
+    try {
+      await terminal.waitForCurrentLine('yuri@jail> ');
+      assert.equal(server.endSessionsOf('yuri', 'locked by the owner'), 1);
+      assert.equal(await terminal.exited(), 124);
+      assert.match(terminal.received, /jail-shell: locked by the owner; closing\./);
+    } finally {
+      terminal.kill();
+    }
+  });
+
+  it('refuses sessions beyond the jail-wide limit', async () => {
+    addUser('zack');
+    addUser('zoe');
+    const limitedJail = await startJail({ maxSessions: 1 });
+    try {
+      const limitedPort = (await limitedJail.listen('127.0.0.1', 0)).port;
+      const held = await OpenSshTerminal.start(login('zack', currentCode('zack'), { port: limitedPort }));
+      try {
+        await held.waitForCurrentLine('zack@jail> ');
+        assert.equal(limitedJail.sessionCount, 1);
+        const refused = await ssh('zoe', currentCode('zoe'), { command: ['whoami'], port: limitedPort });
+        assert.notEqual(refused.status, 0);
+        assert.ok(
+          eventsFor('zoe', 'channel.session').some((event) => event.detail?.includes('limit of 1 sessions')),
+        );
+      } finally {
+        held.kill();
+      }
+    } finally {
+      await limitedJail.close();
+    }
+  });
+
   for (const { name, limit, reason } of [
     { name: 'an idle session', limit: { idleTimeoutMs: 1000 }, reason: 'idle timeout' },
     {
@@ -459,8 +532,10 @@ describe('JailSshServer with the OpenSSH client', () => {
       try {
         const limitedPort = (await limitedJail.listen('127.0.0.1', 0)).port;
         const started = performance.now();
-        const child = await startSsh(user, currentCode(user), { options: ['-tt'], port: limitedPort });
-        const result = await collect(child, '');
+        const child = await startOpenSsh(
+          login(user, currentCode(user), { options: ['-tt'], port: limitedPort }),
+        );
+        const result = await collectOpenSsh(child, '');
         const seconds = (performance.now() - started) / 1000;
         assert.equal(result.status, 124, JSON.stringify(result));
         assert.ok(result.stderr.includes(`jail-shell: ${reason}; closing.`), JSON.stringify(result));

@@ -12,8 +12,8 @@ import { verify as verifyTotp } from 'otplib';
 import type { JailAuditAction, JailAuditSink } from './audit.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE_POLICY, type AuthThrottlePolicy } from './auth-throttle.js';
 import { JailShellError } from './errors.js';
-import { JailCommandRunner, runInteractiveShell } from './limited-shell.js';
-import type { ShellCommandHandler, ShellCommandOutput } from './shell-commands.js';
+import type { JailSessionLauncher, JailSessionRequest } from './session-launcher.js';
+import type { JailSessionProcess, TerminalRequest } from './session-process.js';
 import type { JailUser, JailUserStore } from './user-store.js';
 
 const { Server, utils } = ssh2;
@@ -22,7 +22,8 @@ export interface JailServerOptions {
   /** OpenSSH private key text, from `loadOrCreateHostKey`. */
   readonly hostKey: Buffer;
   readonly users: JailUserStore;
-  readonly commands: ShellCommandHandler;
+  /** Starts each session's interpreter (hostd's: sandboxed, with the session's own API socket). */
+  readonly sessions: JailSessionLauncher;
   readonly audit: JailAuditSink;
   readonly throttle?: AuthThrottlePolicy;
   /** A session with no input for this long is closed. */
@@ -31,11 +32,19 @@ export interface JailServerOptions {
   readonly sessionTimeoutMs?: number;
   /** A connection that has not authenticated within this time is closed. */
   readonly loginGraceMs?: number;
+  /** Sessions (shell or exec) open at once over all connections; more are refused. */
+  readonly maxSessions?: number;
 }
 
 const VERIFICATION_PROMPT = 'Verification code: ';
 const ALLOWED_ENVIRONMENT = new Set(['TERM', 'LANG']);
 const MAX_SESSIONS_PER_CONNECTION = 4;
+const DEFAULT_MAX_SESSIONS = 256;
+/** Exit codes with which the interpreter refuses a line: unknown command, or a line it will not run. */
+const REFUSED_LINE_EXIT_CODES = new Set([2, 127]);
+const TERMINAL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const LANGUAGE_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
+const MAX_TERMINAL_SIZE = 1000;
 const TOTP_PERIOD_SECONDS = 30;
 const EXIT_CODE_TIMED_OUT = 124;
 const CHANNEL_CLOSE_GRACE_MS = 1000;
@@ -46,6 +55,12 @@ interface ConnectionState {
   keyVerifiedUser?: JailUser;
   user?: JailUser;
   openSessions: number;
+  /** Releases the session count of sessions still open (when the connection drops). */
+  readonly releases: Set<() => void>;
+  /** Session processes running, killed when the connection drops. */
+  readonly processes: Set<JailSessionProcess>;
+  /** Ends the connection's sessions with a message; set once the connection exists. */
+  endFor?: (reason: string) => void;
 }
 
 /**
@@ -56,7 +71,9 @@ interface ConnectionState {
 export class JailSshServer {
   private readonly server: InstanceType<typeof Server>;
   private readonly throttle: AuthThrottle;
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Map<Connection, ConnectionState>();
+  private openSessions = 0;
+  private readonly maxSessions: number;
   private readonly idleTimeoutMs: number;
   private readonly sessionTimeoutMs: number;
   private readonly loginGraceMs: number;
@@ -66,6 +83,11 @@ export class JailSshServer {
     this.idleTimeoutMs = positiveDuration('idleTimeoutMs', options.idleTimeoutMs ?? 15 * 60_000);
     this.sessionTimeoutMs = positiveDuration('sessionTimeoutMs', options.sessionTimeoutMs ?? 8 * 3600_000);
     this.loginGraceMs = positiveDuration('loginGraceMs', options.loginGraceMs ?? 60_000);
+    this.maxSessions = positiveWholeNumber(
+      'maxSessions',
+      options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      'sessions',
+    );
     this.server = new Server({ hostKeys: [options.hostKey], ident: 'multiverse-jail' }, (client, info) =>
       this.handleConnection(client, info.ip, `${info.ip}:${info.port}`),
     );
@@ -87,7 +109,7 @@ export class JailSshServer {
   }
 
   close(): Promise<void> {
-    for (const connection of this.connections) connection.end();
+    for (const connection of this.connections.keys()) connection.end();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
@@ -104,26 +126,48 @@ export class JailSshServer {
     return this.throttle.lockedOut();
   }
 
+  /** Ends every session of a user (locked or deleted by the owner); returns how many connections. */
+  endSessionsOf(name: string, reason: string): number {
+    let ended = 0;
+    for (const state of this.connections.values()) {
+      if (state.user?.name !== name) continue;
+      state.endFor?.(reason);
+      ended += 1;
+    }
+    return ended;
+  }
+
+  /** Sessions open now, over all connections. */
+  get sessionCount(): number {
+    return this.openSessions;
+  }
+
   private report(
     state: ConnectionState,
     action: JailAuditAction,
     outcome: 'accepted' | 'refused',
     detail?: string,
   ): void {
-    const user = state.user?.name ?? state.keyVerifiedUser?.name;
+    const user = state.user ?? state.keyVerifiedUser;
     this.options.audit({
       time: new Date().toISOString(),
       action,
       outcome,
       source: state.source,
-      ...(user !== undefined ? { user } : {}),
+      ...(user !== undefined ? { user: user.name, role: user.role } : {}),
       ...(detail !== undefined ? { detail } : {}),
     });
   }
 
   private handleConnection(client: Connection, address: string, source: string): void {
-    const state: ConnectionState = { address, source, openSessions: 0 };
-    this.connections.add(client);
+    const state: ConnectionState = {
+      address,
+      source,
+      openSessions: 0,
+      releases: new Set(),
+      processes: new Set(),
+    };
+    this.connections.set(client, state);
     const loginTimer = setTimeout(() => client.end(), this.loginGraceMs);
     let idleTimer: NodeJS.Timeout | undefined;
     let sessionTimer: NodeJS.Timeout | undefined;
@@ -139,6 +183,7 @@ export class JailSshServer {
       }
       setTimeout(() => client.end(), CHANNEL_CLOSE_GRACE_MS).unref();
     };
+    state.endFor = endFor;
     const touch = (): void => {
       if (idleTimer) idleTimer.refresh();
     };
@@ -161,7 +206,18 @@ export class JailSshServer {
         reject();
         return;
       }
+      if (this.openSessions >= this.maxSessions) {
+        this.report(
+          state,
+          'channel.session',
+          'refused',
+          `the jail is at its limit of ${this.maxSessions} sessions`,
+        );
+        reject();
+        return;
+      }
       state.openSessions += 1;
+      this.openSessions += 1;
       this.handleSession(accept(), state, state.user, channels, touch);
     });
     client.on('tcpip', (_accept, reject, info) => {
@@ -183,6 +239,8 @@ export class JailSshServer {
       clearTimeout(loginTimer);
       clearTimeout(idleTimer);
       clearTimeout(sessionTimer);
+      for (const release of [...state.releases]) release();
+      for (const process of state.processes) process.kill();
       this.connections.delete(client);
     });
   }
@@ -216,6 +274,7 @@ export class JailSshServer {
     if (!user || !isListedKey(user, context.key.algo, context.key.data))
       return refuse('key not listed for user');
     if (user.locked) return refuse('user is locked');
+    if (user.totpSecret === null) return refuse('no verification code enrolled (mvctl user otp-enroll)');
     if (this.throttle.isUserLockedOut(user.name)) return refuse('user is locked out after failed codes');
     if (!context.signature || !context.blob) {
       context.accept(); // the client only asked whether this key would do
@@ -270,6 +329,7 @@ export class JailSshServer {
     code: string,
   ): Promise<'accepted' | 'malformed code' | 'wrong code' | 'code already used'> {
     if (!/^[0-9]{6}$/.test(code)) return 'malformed code';
+    if (user.totpSecret === null) return 'wrong code';
     const result = await verifyTotp({
       secret: user.totpSecret,
       token: code,
@@ -288,31 +348,40 @@ export class JailSshServer {
     channels: Set<ServerChannel>,
     touch: () => void,
   ): void {
-    let hasPty = false;
-    const runner = new JailCommandRunner(this.options.commands, user, (line, outcome, detail) =>
-      this.report(state, 'command', outcome, detail === undefined ? line : `${line} (${detail})`),
-    );
-    const attach = (channel: ServerChannel): void => {
-      channels.add(channel);
-      channel.on('data', touch);
-      channel.on('close', () => channels.delete(channel));
-    };
-    session.on('close', () => {
+    let terminal: TerminalRequest | undefined;
+    let language: string | undefined;
+    let running: JailSessionProcess | undefined;
+    let started = false;
+    const release = (): void => {
+      if (!state.releases.delete(release)) return;
       state.openSessions -= 1;
-    });
-    session.on('pty', (accept, _reject, info) => {
-      hasPty = true;
-      this.report(state, 'request.pty', 'accepted', `${info.cols}x${info.rows}`);
+      this.openSessions -= 1;
+    };
+    state.releases.add(release);
+    session.on('close', release);
+    session.on('pty', (accept, reject, info) => {
+      const size = terminalSize(info.cols, info.rows);
+      terminal = {
+        term: TERMINAL_NAME_PATTERN.test(info.term) ? info.term : 'xterm',
+        columns: size.columns,
+        rows: size.rows,
+      };
+      this.report(state, 'request.pty', 'accepted', `${terminal.term} ${size.columns}x${size.rows}`);
       accept?.();
     });
-    session.on('window-change', (accept) => accept?.());
+    session.on('window-change', (accept, _reject, info) => {
+      const size = terminalSize(info.cols, info.rows);
+      running?.resize(size.columns, size.rows);
+      accept?.();
+    });
     session.on('env', (accept, reject, info) => {
-      if (ALLOWED_ENVIRONMENT.has(info.key)) {
-        accept?.();
-      } else {
+      if (!ALLOWED_ENVIRONMENT.has(info.key)) {
         this.report(state, 'request.env', 'refused', info.key);
         reject?.();
+        return;
       }
+      if (info.key === 'LANG' && LANGUAGE_PATTERN.test(info.val)) language = info.val;
+      accept?.();
     });
     session.on('x11', (_accept, reject) => {
       this.report(state, 'request.x11', 'refused');
@@ -330,41 +399,130 @@ export class JailSshServer {
       this.report(state, 'request.subsystem', 'refused', info.name);
       reject?.();
     });
+    const start = (channel: ServerChannel, kind: 'shell' | 'exec', command?: string): void => {
+      started = true;
+      channels.add(channel);
+      channel.on('close', () => channels.delete(channel));
+      const request: JailSessionRequest = {
+        user: { name: user.name, role: user.role },
+        source: state.source,
+        ...(command === undefined ? {} : { command }),
+        ...(terminal === undefined ? {} : { terminal }),
+        ...(language === undefined ? {} : { language }),
+      };
+      this.runSessionProcess(channel, request, state, touch, kind, (process) => {
+        running = process;
+      });
+    };
     session.on('shell', (accept, reject) => {
-      if (!hasPty) {
-        this.report(state, 'request.shell', 'refused', 'no pty requested');
+      if (started || terminal === undefined) {
+        this.report(
+          state,
+          'request.shell',
+          'refused',
+          started ? 'session already running' : 'no pty requested',
+        );
         reject?.();
         return;
       }
       this.report(state, 'request.shell', 'accepted');
-      const channel = accept();
-      attach(channel);
-      runInteractiveShell(channel, user, runner, (exitCode) => {
-        channel.exit(exitCode);
-        channel.end();
-      });
+      start(accept(), 'shell');
     });
-    session.on('exec', (accept, _reject, info) => {
+    session.on('exec', (accept, reject, info) => {
+      if (started) {
+        this.report(state, 'request.exec', 'refused', 'session already running');
+        reject?.();
+        return;
+      }
       this.report(state, 'request.exec', 'accepted', info.command);
-      const channel = accept();
-      attach(channel);
-      const newline = hasPty ? '\r\n' : '\n';
-      const output: ShellCommandOutput = {
-        writeLine: (line) => channel.write(`${line}${newline}`),
-        writeErrorLine: (line) => channel.stderr.write(`jail-shell: ${line}${newline}`),
-      };
-      void runner
-        .runLine(info.command, output)
-        .catch((error: unknown) => {
-          output.writeErrorLine(`command failed: ${String(error)}`);
-          return { exitCode: 1 };
-        })
-        .then(({ exitCode }) => {
+      start(accept(), 'exec', info.command);
+    });
+  }
+
+  /**
+   * Pipes a channel to its session process: raw bytes both ways (with flow control when the client
+   * reads slowly), the exit code back, the process killed when the channel goes.
+   */
+  private runSessionProcess(
+    channel: ServerChannel,
+    request: JailSessionRequest,
+    state: ConnectionState,
+    touch: () => void,
+    kind: 'shell' | 'exec',
+    onStarted: (process: JailSessionProcess) => void,
+  ): void {
+    let process: JailSessionProcess | undefined;
+    let channelClosed = false;
+    const pendingInput: Buffer[] = [];
+    let inputEnded = false;
+    // A new pty starts in cooked mode with echo: keys typed before the interpreter has switched it to
+    // raw mode (and printed its banner) would be echoed by the tty and held for a whole line. So input
+    // waits for the process's first output.
+    let acceptsInput = request.terminal === undefined;
+    const flushInput = (): void => {
+      if (!process || !acceptsInput) return;
+      for (const data of pendingInput.splice(0)) process.write(data);
+      if (inputEnded) process.endInput();
+    };
+    channel.on('data', (data: Buffer) => {
+      touch();
+      pendingInput.push(data);
+      flushInput();
+    });
+    channel.on('end', () => {
+      inputEnded = true;
+      flushInput();
+    });
+    channel.on('close', () => {
+      channelClosed = true;
+      process?.kill();
+    });
+    this.options.sessions.launch(request).then(
+      (started) => {
+        if (channelClosed) {
+          started.kill();
+          return;
+        }
+        process = started;
+        state.processes.add(started);
+        onStarted(started);
+        started.onOutput((data, stream) => {
+          if (!acceptsInput) {
+            acceptsInput = true;
+            flushInput();
+          }
+          const target = stream === 'stderr' ? channel.stderr : channel;
+          if (!target.write(data)) {
+            started.pause();
+            target.once('drain', () => started.resume());
+          }
+        });
+        started.onExit((exitCode) => {
+          state.processes.delete(started);
+          const outcome = kind === 'exec' && REFUSED_LINE_EXIT_CODES.has(exitCode) ? 'refused' : 'accepted';
+          this.report(state, 'session.exit', outcome, `${kind} exited with code ${exitCode}`);
+          if (channelClosed) return;
           channel.exit(exitCode);
           channel.end();
         });
-    });
+        flushInput();
+      },
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.report(state, 'session.exit', 'refused', `${kind} could not start: ${message}`);
+        if (channelClosed) return;
+        channel.stderr.write(`jail-shell: your session could not start (${message}); try again later\r\n`);
+        channel.exit(1);
+        channel.end();
+      },
+    );
   }
+}
+
+function terminalSize(columns: number, rows: number): { columns: number; rows: number } {
+  const clamp = (value: number, fallback: number): number =>
+    Number.isInteger(value) && value > 0 ? Math.min(value, MAX_TERMINAL_SIZE) : fallback;
+  return { columns: clamp(columns, 80), rows: clamp(rows, 24) };
 }
 
 function isListedKey(user: JailUser, algo: string, data: Buffer): boolean {
@@ -376,10 +534,14 @@ function isListedKey(user: JailUser, algo: string, data: Buffer): boolean {
 }
 
 function positiveDuration(name: string, value: number): number {
+  return positiveWholeNumber(name, value, 'milliseconds');
+}
+
+function positiveWholeNumber(name: string, value: number, unit: string): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new JailShellError(
       'CONFIG_INVALID',
-      `${name} must be a positive whole number of milliseconds, got ${value}`,
+      `${name} must be a positive whole number of ${unit}, got ${value}`,
     );
   }
   return value;

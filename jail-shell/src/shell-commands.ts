@@ -1,51 +1,37 @@
-import type { JailRole } from './user-store.js';
+import type { CompletableOption } from './line-editing/command-completion.js';
+import type { JailRole } from './user-identity.js';
 
 export interface ShellSessionUser {
   readonly name: string;
   readonly role: JailRole;
 }
 
-export interface ShellVerb {
-  /** The words that name the verb, e.g. `['vm', 'start']`. */
+/** A command the interpreter offers: listed by `help`, completed with Tab. */
+export interface ShellCommandDescription {
+  /** The words that name it, e.g. `['vm', 'start']`. */
   readonly words: readonly string[];
+  /** How its arguments read in `help`, e.g. `NAME`. */
+  readonly usage: string;
   readonly summary: string;
+  readonly options: readonly CompletableOption[];
 }
 
+/** Where a command writes: text as it comes, with `\n` line ends. */
 export interface ShellCommandOutput {
-  writeLine(line: string): void;
-  writeErrorLine(line: string): void;
+  stdout(text: string): void;
+  stderr(text: string): void;
 }
 
 export type ShellCommandResult = { kind: 'ran'; exitCode: number } | { kind: 'unknown' };
 
 /**
- * The verbs a jail user can run. The jail owns only `help` and `exit`; everything else comes from
- * a handler — hostd plugs in one that calls its service layer with the user's role.
+ * The commands of one session's interpreter, for one user. The interpreter owns `help`, `whoami` and
+ * `exit`; everything else comes from a handler — hostd's runs mvctl's commands against the session's
+ * own API socket, where hostd, not the interpreter, decides what the user's role may do.
  */
 export interface ShellCommandHandler {
-  verbsFor(user: ShellSessionUser): readonly ShellVerb[];
-  run(
-    user: ShellSessionUser,
-    argv: readonly string[],
-    output: ShellCommandOutput,
-  ): Promise<ShellCommandResult>;
-}
-
-/** Offers `whoami` only: the handler used until hostd's service layer is wired in. */
-export class IdentityCommandHandler implements ShellCommandHandler {
-  verbsFor(): readonly ShellVerb[] {
-    return [{ words: ['whoami'], summary: 'show your user name and role' }];
-  }
-
-  run(
-    user: ShellSessionUser,
-    argv: readonly string[],
-    output: ShellCommandOutput,
-  ): Promise<ShellCommandResult> {
-    if (argv.length === 1 && argv[0] === 'whoami') {
-      output.writeLine(`${user.name} (${user.role})`);
-      return Promise.resolve({ kind: 'ran', exitCode: 0 });
-    }
-    return Promise.resolve({ kind: 'unknown' });
-  }
+  /** The commands offered (in help and completion): those the user's role allows. */
+  commands(): readonly ShellCommandDescription[];
+  /** Runs a parsed command line; `unknown` when it names no command at all. */
+  run(argv: readonly string[], output: ShellCommandOutput): Promise<ShellCommandResult>;
 }

@@ -1,27 +1,30 @@
+import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { JailShellError } from './errors.js';
+import { validateRole, validateUserName, type JailRole } from './user-identity.js';
+
+export {
+  JAIL_ROLES,
+  JAIL_USER_NAME_PATTERN,
+  validateRole,
+  validateUserName,
+  type JailRole,
+} from './user-identity.js';
 
 const { utils } = ssh2;
-
-export type JailRole = 'owner' | 'operator' | 'viewer';
-
-export const JAIL_ROLES: readonly JailRole[] = ['owner', 'operator', 'viewer'];
 
 export interface JailUser {
   readonly name: string;
   readonly role: JailRole;
   /** Public keys in authorized_keys form (`ssh-ed25519 AAAA… comment`). */
   readonly authorizedKeys: readonly string[];
-  /** Base32 TOTP secret (RFC 6238, SHA-1, 6 digits, 30 s). */
-  readonly totpSecret: string;
+  /** Base32 TOTP secret (RFC 6238, SHA-1, 6 digits, 30 s); null until `user otp-enroll`. */
+  readonly totpSecret: string | null;
   /** Set by an administrator; a locked user cannot log in. */
   readonly locked: boolean;
 }
 
-/**
- * Where the jail reads its users. hostd implements it over its SQLite database; the in-memory
- * store below serves tests and single-process use.
- */
+/** Where the jail server reads its users: the SQLite store in production. */
 export interface JailUserStore {
   findUser(name: string): Promise<JailUser | undefined>;
   /**
@@ -32,36 +35,57 @@ export interface JailUserStore {
   claimTotpTimeStep(name: string, timeStep: number): Promise<boolean>;
 }
 
-const USER_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 const BASE32_SECRET_PATTERN = /^[A-Z2-7]{16,128}$/;
+const MAX_KEYS_PER_USER = 16;
+const MAX_KEY_LINE_LENGTH = 8192;
+
+/** A public key as the jail shows it: its type, OpenSSH's SHA256 fingerprint and its comment. */
+export interface PublicKeySummary {
+  readonly type: string;
+  readonly fingerprint: string;
+  readonly comment: string;
+}
+
+/**
+ * Reads one authorized_keys line (type, base64 blob, optional comment; no options) and returns it in
+ * a normal form. Private keys, certificates with options, and anything unparsable are refused.
+ */
+export function parseAuthorizedKey(line: string, user: string): { line: string; summary: PublicKeySummary } {
+  const trimmed = line.trim();
+  const invalid = (why: string): JailShellError =>
+    new JailShellError(
+      'USER_INVALID',
+      `A key of user ${user} is not usable: ${why}. Pass the .pub file (one \`ssh-ed25519 AAAA… comment\` line per key)`,
+    );
+  if (trimmed.length > MAX_KEY_LINE_LENGTH) throw invalid(`longer than ${MAX_KEY_LINE_LENGTH} characters`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(trimmed)) throw invalid('it contains control characters');
+  const [type = '', blob = '', ...commentWords] = trimmed.split(/\s+/);
+  const parsed = utils.parseKey(`${type} ${blob}`);
+  if (parsed instanceof Error || Array.isArray(parsed))
+    throw invalid('not a public key in authorized_keys form');
+  if (parsed.isPrivateKey()) throw invalid('it is a private key');
+  if (parsed.type !== type) throw invalid(`its type ${type} does not match its data (${parsed.type})`);
+  const comment = commentWords.join(' ');
+  const fingerprint = `SHA256:${createHashBase64(parsed.getPublicSSH())}`;
+  return {
+    line: comment === '' ? `${type} ${blob}` : `${type} ${blob} ${comment}`,
+    summary: { type, fingerprint, comment },
+  };
+}
 
 /** Checks a user record at the edge: name, role, keys and secret must all be well formed. */
 export function validateJailUser(user: JailUser): JailUser {
-  if (!USER_NAME_PATTERN.test(user.name)) {
-    throw new JailShellError(
-      'USER_INVALID',
-      `User name ${JSON.stringify(user.name)} is invalid: use 1-32 of a-z, 0-9, _ and -, starting with a letter`,
-    );
-  }
-  if (!JAIL_ROLES.includes(user.role)) {
-    throw new JailShellError(
-      'USER_INVALID',
-      `Role ${JSON.stringify(user.role)} is not one of ${JAIL_ROLES.join(', ')}`,
-    );
-  }
+  validateUserName(user.name);
+  validateRole(user.role);
   if (user.authorizedKeys.length === 0) {
     throw new JailShellError('USER_INVALID', `User ${user.name} needs at least one public key`);
   }
-  for (const key of user.authorizedKeys) {
-    const parsed = utils.parseKey(key);
-    if (parsed instanceof Error || Array.isArray(parsed) || parsed.isPrivateKey()) {
-      throw new JailShellError(
-        'USER_INVALID',
-        `A key of user ${user.name} is not a public key in authorized_keys form: pass the .pub file`,
-      );
-    }
+  if (user.authorizedKeys.length > MAX_KEYS_PER_USER) {
+    throw new JailShellError('USER_INVALID', `User ${user.name} may have at most ${MAX_KEYS_PER_USER} keys`);
   }
-  if (!BASE32_SECRET_PATTERN.test(user.totpSecret)) {
+  for (const key of user.authorizedKeys) parseAuthorizedKey(key, user.name);
+  if (user.totpSecret !== null && !BASE32_SECRET_PATTERN.test(user.totpSecret)) {
     throw new JailShellError(
       'USER_INVALID',
       `The TOTP secret of user ${user.name} is not upper-case base32 of 16+ characters`,
@@ -70,35 +94,6 @@ export function validateJailUser(user: JailUser): JailUser {
   return user;
 }
 
-export class InMemoryUserStore implements JailUserStore {
-  private readonly users = new Map<string, JailUser>();
-  private readonly lastTimeSteps = new Map<string, number>();
-
-  addUser(user: JailUser): void {
-    validateJailUser(user);
-    if (this.users.has(user.name)) {
-      throw new JailShellError(
-        'USER_EXISTS',
-        `User ${user.name} already exists: delete it first or pick another name`,
-      );
-    }
-    this.users.set(user.name, { ...user, authorizedKeys: [...user.authorizedKeys] });
-  }
-
-  setLocked(name: string, locked: boolean): void {
-    const user = this.users.get(name);
-    if (!user) throw new JailShellError('USER_UNKNOWN', `No user ${name}: list users to see who exists`);
-    this.users.set(name, { ...user, locked });
-  }
-
-  findUser(name: string): Promise<JailUser | undefined> {
-    return Promise.resolve(this.users.get(name));
-  }
-
-  claimTotpTimeStep(name: string, timeStep: number): Promise<boolean> {
-    const last = this.lastTimeSteps.get(name);
-    if (last !== undefined && timeStep <= last) return Promise.resolve(false);
-    this.lastTimeSteps.set(name, timeStep);
-    return Promise.resolve(true);
-  }
+function createHashBase64(data: Buffer): string {
+  return createHash('sha256').update(data).digest('base64').replace(/=+$/, '');
 }
