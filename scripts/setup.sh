@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   busybox-static cpio zstd
   zbar-tools libxml2-utils
   tor curl openssh-client
+  nftables tcpdump
   linux-image-cloud-amd64
   python3 make g++ git ca-certificates
 )

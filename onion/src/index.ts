@@ -75,3 +75,18 @@ export type {
 export { SOCKS_REPLY, describeSocksReply } from './bridge/socks5-protocol.js';
 export { httpConnectOverUnixSocket } from './bridge/http-connect-client.js';
 export type { HttpConnectResponse } from './bridge/http-connect-client.js';
+
+// The onion device: a veth pair whose traffic is torified (root).
+export { OnionDevice } from './device/device.js';
+export type { OnionDeviceStatus, OnionDeviceUpOptions } from './device/device.js';
+export { DEFAULT_DEVICE_SUBNET, DEFAULT_VIRTUAL_ADDRESS_NETWORK } from './device/device-config.js';
+export type { OnionDeviceOptions, OnionDeviceUpSettings } from './device/device-config.js';
+export { OnionDeviceError } from './device/errors.js';
+export type { OnionDeviceErrorCode } from './device/errors.js';
+export type { DropCounterName, PacketCount } from './device/nft-ruleset.js';
+
+// Test support for network namespaces (this and other packages' tests).
+export { createTestNamespace, sweepAbandonedNamespaces } from './test-network/network-namespace.js';
+export type { TestNetworkNamespace, ExecResult } from './test-network/network-namespace.js';
+export { startPacketCapture } from './test-network/packet-capture.js';
+export type { CapturedPacket, PacketCapture } from './test-network/packet-capture.js';
