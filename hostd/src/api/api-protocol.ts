@@ -27,3 +27,12 @@ export const HTTP_STATUS_BY_KIND: Readonly<Record<ServiceErrorKind, number>> = {
   upstream: 502,
   unavailable: 503,
 };
+
+/**
+ * Stream verbs (`vm.console`): `POST /v1/<verb>` with `Connection: Upgrade`, `Upgrade: STREAM_UPGRADE_PROTOCOL`
+ * and the input as JSON in the STREAM_INPUT_HEADER header; `101` and then raw bytes both ways, or an error
+ * status with the usual JSON error body.
+ */
+export const STREAM_UPGRADE_PROTOCOL = 'multiverse-stream';
+export const STREAM_INPUT_HEADER = 'x-multiverse-input';
+export const MAX_STREAM_INPUT_BYTES = 4096;

@@ -3,10 +3,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmod, chown, rename, rm, stat } from 'node:fs/promises';
 import type { Logger } from '../log.js';
-import { ServiceError, USER_NAME_PATTERN } from '../service/index.js';
+import type { Duplex } from 'node:stream';
+import { ServiceError, USER_NAME_PATTERN, isStreamVerb, isVerbName } from '../service/index.js';
 import type { Actor, HostService } from '../service/index.js';
 import { API_PATH_PREFIX, CLIENT_USER_HEADER, HTTP_STATUS_BY_KIND } from './api-protocol.js';
 import type { ApiErrorBody } from './api-protocol.js';
+import { handleStreamUpgrade } from './stream-upgrade.js';
 import { RequestBodyError, readJsonObjectBody } from './request-body.js';
 
 export class ApiServerError extends Error {
@@ -43,6 +45,14 @@ export async function refuseIfAnotherHostdAnswers(socketPath: string): Promise<v
   }
 }
 
+/** How an API socket other than hostd's own (a jail session's) is reached, and who its peers are. */
+export interface ApiServerOptions {
+  /** Who every request is; default: the local owner. A jail session's socket answers for its user alone. */
+  readonly actor?: (request: IncomingMessage) => Actor;
+  /** Mode and owner of the socket; default 0660, group root. */
+  readonly socketAccess?: { readonly mode: number; readonly uid: number; readonly gid: number };
+}
+
 /**
  * hostd's JSON API on a unix socket: `POST /v1/<verb>`, one route per service verb. The socket is mode 0660,
  * group root: whoever can connect is trusted as the local owner (the SSH jail and the web listener get their
@@ -56,6 +66,7 @@ export class ApiServer {
   constructor(
     private readonly service: HostService,
     private readonly logger: Logger,
+    private readonly options: ApiServerOptions = {},
   ) {}
 
   /**
@@ -69,6 +80,9 @@ export class ApiServer {
     const server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (request, response) => {
       void this.handle(request, response);
     });
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+      void handleStreamUpgrade(this.service, this.actorOf(request), request, socket, this.logger);
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -77,9 +91,11 @@ export class ApiServer {
           resolve();
         });
       });
-      await chmod(temporary, 0o660);
+      await chmod(temporary, this.options.socketAccess?.mode ?? 0o660);
+      const access = this.options.socketAccess;
+      if (access !== undefined) await chown(temporary, access.uid, access.gid);
       try {
-        await chown(temporary, -1, 0);
+        if (access === undefined) await chown(temporary, -1, 0);
       } catch (error) {
         this.logger.warn('cannot give the API socket to group root; it keeps hostd’s group', {
           error: (error as Error).message,
@@ -148,9 +164,21 @@ export class ApiServer {
           ),
         );
       }
+      if (isVerbName(verb) && isStreamVerb(verb)) {
+        return this.sendError(
+          response,
+          400,
+          new ServiceError(
+            'invalid-input',
+            'STREAM_VERB',
+            `${verb} answers with a byte stream, not JSON`,
+            'upgrade the connection (mvctl does: `mvctl vm console NAME`)',
+          ),
+        );
+      }
       const input = await readJsonObjectBody(request);
       const result = await this.service.call(
-        this.localOwner(request),
+        this.actorOf(request),
         verb as Parameters<HostService['call']>[1],
         input,
       );
@@ -174,6 +202,10 @@ export class ApiServer {
   }
 
   /** The peer of this socket is the local owner; the user name it reports only labels the audit rows. */
+  private actorOf(request: IncomingMessage): Actor {
+    return this.options.actor?.(request) ?? this.localOwner(request);
+  }
+
   private localOwner(request: IncomingMessage): Actor {
     const claimed = request.headers[CLIENT_USER_HEADER];
     const user = typeof claimed === 'string' && USER_NAME_PATTERN.test(claimed) ? claimed : 'local';

@@ -30,10 +30,21 @@ interface CommandBase {
 export interface RemoteCommand<Name extends VerbName = VerbName> extends CommandBase {
   readonly kind: 'remote';
   readonly verb: Name;
-  input(positionals: readonly string[], values: ParsedValues): Record<string, unknown>;
+  /** May read local files first (`vault unseal SHARE-FILE`): then it returns a promise. */
+  input(
+    positionals: readonly string[],
+    values: ParsedValues,
+  ): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * Local work once hostd has answered, before anything is printed (`vault init` writes the share files):
+   * what it returns is what `render` and `--json` show in place of hostd's result.
+   */
+  receive?(result: VerbOutput<Name>, values: ParsedValues): Promise<unknown>;
   render(result: VerbOutput<Name>): string;
   /** Exit code for a result hostd returned; `ok` unless the result itself reports a problem. */
   exitCode?(result: VerbOutput<Name>): ExitCode;
+  /** A stream verb: mvctl joins the stream to the terminal instead of printing a result. */
+  readonly stream?: true;
   /**
    * For verbs that start a task: the task to wait for. mvctl then follows it to its end (unless
    * `--no-wait`), shows the final task, and exits 1 unless it succeeded.
@@ -323,6 +334,22 @@ export const COMMANDS: readonly Command[] = [
   }),
   remote({
     group: 'vm',
+    name: 'console',
+    verb: 'vm.console',
+    summary: 'attach a running VM’s serial console; Ctrl-] detaches',
+    arguments: [VM_NAME_ARGUMENT],
+    options: [{ name: 'force', type: 'boolean', description: 'take the console over from whoever holds it' }],
+    stream: true,
+    input(positionals, values) {
+      return {
+        ...vmNameArgument(positionals, 'vm console'),
+        ...(values['force'] === true ? { force: true } : {}),
+      };
+    },
+    render: () => '',
+  }),
+  remote({
+    group: 'vm',
     name: 'kill',
     verb: 'vm.kill',
     summary: 'cut a running VM off at once (like pulling the plug)',
@@ -383,7 +410,8 @@ export const COMMANDS: readonly Command[] = [
     group: 'vm',
     name: 'checkpoint',
     verb: 'vm.checkpoint',
-    summary: 'freeze a stopped VM’s private volume as a checkpoint (O(1)); it goes on in a new layer',
+    summary:
+      'freeze a VM’s private volume as a checkpoint (O(1), live if it runs); it goes on in a new layer',
     arguments: [VM_NAME_ARGUMENT],
     options: [
       {
@@ -394,6 +422,12 @@ export const COMMANDS: readonly Command[] = [
         description: 'what the checkpoint holds (one line)',
       },
       { name: 'pin', type: 'boolean', description: 'never prune this checkpoint' },
+      {
+        name: 'keep',
+        type: 'string',
+        value: 'N',
+        description: 'keep at most N unpinned checkpoints, merging the oldest away (stopped VMs)',
+      },
     ],
     input(positionals, values) {
       const { name } = vmNameArgument(positionals, 'vm checkpoint');
@@ -402,6 +436,7 @@ export const COMMANDS: readonly Command[] = [
         name,
         ...(typeof message === 'string' ? { message } : {}),
         ...(values['pin'] === true ? { pinned: true } : {}),
+        keep: positiveInteger(values['keep'], 'keep', 'vm checkpoint'),
       };
     },
     render: ({ task }) =>
@@ -434,7 +469,8 @@ export const COMMANDS: readonly Command[] = [
     group: 'vm',
     name: 'revert',
     verb: 'vm.revert',
-    summary: 'return a stopped VM’s private volume to a checkpoint, dropping the layers above it',
+    summary:
+      'return a VM’s private volume to a checkpoint, dropping the layers above it (a running VM restarts)',
     arguments: [VM_NAME_ARGUMENT, CHECKPOINT_ID_ARGUMENT],
     options: [],
     input: (positionals) => vmAndCheckpointArguments(positionals, 'vm revert'),

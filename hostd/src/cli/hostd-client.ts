@@ -30,7 +30,7 @@ export class HostdCallError extends Error {
   }
 }
 
-function localUserName(): string {
+export function localUserName(): string {
   try {
     return userInfo().username;
   } catch {
@@ -38,7 +38,7 @@ function localUserName(): string {
   }
 }
 
-function unreachable(socketPath: string, error: NodeJS.ErrnoException): HostdUnreachableError {
+export function unreachable(socketPath: string, error: NodeJS.ErrnoException): HostdUnreachableError {
   if (error.code === 'EACCES' || error.code === 'EPERM') {
     return new HostdUnreachableError(
       'HOSTD_SOCKET_FORBIDDEN',

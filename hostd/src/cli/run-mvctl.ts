@@ -8,6 +8,8 @@ import { EXIT_CODES } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
 import { commandHelp, groupHelp, mainHelp } from './help-text.js';
 import { HostdCallError, HostdUnreachableError, callHostd } from './hostd-client.js';
+import { joinTerminal, openStream } from './stream-client.js';
+import type { StreamTerminal } from './stream-client.js';
 import { followTask } from './task-follower.js';
 import { UsageError } from './usage-error.js';
 
@@ -15,6 +17,8 @@ export interface MvctlIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly env: NodeJS.ProcessEnv;
+  /** For stream commands (`vm console`): the terminal the stream is joined to. */
+  readonly terminal?: StreamTerminal;
 }
 
 const DEFAULT_RUN_DIR = '/run/multiverse';
@@ -84,11 +88,13 @@ async function run(args: readonly string[], io: MvctlIo): Promise<ExitCode> {
     io.stdout(command.run(positionals, values, COMMANDS));
     return EXIT_CODES.ok;
   }
-  const input = withoutUndefined(command.input(positionals, values));
+  const input = withoutUndefined(await command.input(positionals, values));
+  if (command.stream === true) return joinStream(socketPath(values, io.env), command, input, io);
   const json = values['json'] === true;
   try {
     const socket = socketPath(values, io.env);
-    const result = await callHostd(socket, command.verb, input);
+    const answer = await callHostd(socket, command.verb, input);
+    const result = command.receive === undefined ? answer : await command.receive(answer as never, values);
     const taskId = values['no-wait'] === true ? undefined : command.followTask?.(result as never);
     if (taskId !== undefined) return await waitForTask(socket, taskId, json, io);
     io.stdout(json ? JSON.stringify(result, null, 2) + '\n' : command.render(result as never));
@@ -102,6 +108,25 @@ async function run(args: readonly string[], io: MvctlIo): Promise<ExitCode> {
     }
     throw error;
   }
+}
+
+async function joinStream(
+  socket: string,
+  command: Command & { kind: 'remote' },
+  input: Record<string, unknown>,
+  io: MvctlIo,
+): Promise<ExitCode> {
+  if (io.terminal === undefined) {
+    throw new UsageError('this command needs a terminal to attach to', `${command.group} ${command.name}`);
+  }
+  const stream = await openStream(socket, command.verb, input);
+  const target = typeof input['name'] === 'string' ? input['name'] : command.verb;
+  io.stderr(`attached to ${target}; Ctrl-] detaches\n`);
+  const how = await joinTerminal(stream, io.terminal);
+  io.stderr(
+    how === 'detached' ? '\ndetached\n' : '\nthe stream ended (the VM stopped, or another client took it)\n',
+  );
+  return EXIT_CODES.ok;
 }
 
 /** Follows a task the command started to its end: progress on stderr, the final task on stdout. */

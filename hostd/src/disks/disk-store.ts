@@ -79,6 +79,11 @@ export interface CheckpointOptions {
   pinned?: boolean;
   /** Overrides the VM's keepUnpinned for this checkpoint's pruning. */
   keep?: number;
+  /**
+   * The VM runs: QEMU holds the layers open, so nothing may be merged now. A chain at its depth limit is
+   * refused instead, and pruning waits for a checkpoint of the stopped VM.
+   */
+  live?: boolean;
 }
 
 /** What a domain definition needs to attach the VM's disks (all qcow2; backing formats are in the headers). */
@@ -297,6 +302,12 @@ export class DiskStore {
       let manifest = await this.requireManifest(layout);
       const layersAfter = () => requirePrivate(manifest).checkpoints.length + 2;
       while (layersAfter() > this.maxChainDepth) {
+        if (options.live === true) {
+          throw new DiskError(
+            'CHAIN_DEPTH_LIMIT',
+            `VM ${layout.vm} has ${requirePrivate(manifest).checkpoints.length} checkpoints, the most its chain depth (${this.maxChainDepth}) allows, and older ones cannot be merged while it runs. Stop it and checkpoint again (that merges the oldest unpinned one), or delete a checkpoint of the stopped VM.`,
+          );
+        }
         const oldest = requirePrivate(manifest).checkpoints.find((checkpoint) => !checkpoint.pinned);
         if (oldest === undefined) {
           throw new DiskError(
@@ -314,7 +325,7 @@ export class DiskStore {
         createOverlay ?? createOverlayWithQemuImg(ctx),
       );
       const keep = keepOverride ?? manifest.keepUnpinned;
-      if (keep !== null) manifest = await this.pruneLocked(ctx, manifest, keep);
+      if (keep !== null && options.live !== true) manifest = await this.pruneLocked(ctx, manifest, keep);
       const kept = requirePrivate(manifest).checkpoints.find((checkpoint) => checkpoint.id === frozenId);
       if (kept === undefined) {
         throw new DiskError(

@@ -5,7 +5,7 @@ export type { Actor, Role, Via } from './actor.js';
 export { POLICY, isAllowed, verbsAllowed } from './policy.js';
 export { ServiceError } from './service-error.js';
 export type { ServiceErrorKind } from './service-error.js';
-export { VERBS, VERB_NAMES, isVerbName } from './verb-table.js';
+export { VERBS, VERB_NAMES, isStreamVerb, isVerbName } from './verb-table.js';
 export type { VerbInput, VerbName, VerbOutput } from './verb-table.js';
 export type { HostFacts, Verb, VerbContext } from './verb.js';
 export type { HostInfo } from './host-verbs.js';

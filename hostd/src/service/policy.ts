@@ -14,6 +14,8 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'vm.start': ['owner', 'operator'],
   'vm.stop': ['owner', 'operator'],
   'vm.kill': ['owner', 'operator'],
+  // A console is a root shell in most guests: operators run VMs, so they may use them.
+  'vm.console': ['owner', 'operator'],
   // A disposable leaves nothing behind, so running one is an operator's job too.
   'vm.run': ['owner', 'operator'],
   'vm.info': ['owner', 'operator', 'viewer'],

@@ -26,3 +26,8 @@ export const VERB_NAMES = Object.keys(VERBS) as VerbName[];
 export function isVerbName(name: string): name is VerbName {
   return Object.hasOwn(VERBS, name);
 }
+
+/** Verbs whose output is a byte stream, reached through an upgrade of the API connection. */
+export function isStreamVerb(name: VerbName): boolean {
+  return (VERBS[name] as { readonly transport?: 'stream' }).transport === 'stream';
+}

@@ -30,6 +30,11 @@ export interface Verb<Input, Output> {
   readonly summary: string;
   readonly input: z.ZodType<Input>;
   target(input: Input): string;
+  /**
+   * `stream`: the output is a byte stream (a console), reached through an HTTP upgrade of the API
+   * rather than a JSON answer. Absent: JSON.
+   */
+  readonly transport?: 'stream';
   /** What of the input the audit row keeps; the whole input when absent. Verbs taking secrets must set it. */
   auditDetails?(input: Input): Record<string, unknown>;
   run(context: VerbContext, input: Input): Promise<Output>;

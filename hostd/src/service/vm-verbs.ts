@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
 import { DomainXmlError, VM_NAME_RULE, isVmName, readVmMetadata } from '@multiverse/vm-templates';
@@ -138,6 +139,13 @@ export const vmVerbs = {
         timeoutSeconds: input.timeoutSeconds,
       }),
   }),
+  'vm.console': defineVerb({
+    summary: "attach a running VM's serial console (a byte stream; `force` takes it from another holder)",
+    transport: 'stream',
+    input: z.strictObject({ name: vmName, force: z.boolean().default(false) }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<Duplex> => vms.openConsole(input.name, { force: input.force }),
+  }),
   'vm.kill': defineVerb({
     summary: 'cut a running VM off at once (virsh destroy), for a hung guest',
     input: z.strictObject({ name: vmName }),
@@ -157,19 +165,28 @@ export const vmVerbs = {
     run: ({ vms }, input): Promise<{ name: string }> => vms.delete(input.name),
   }),
   'vm.checkpoint': defineVerb({
-    summary: 'freeze the private volume of a stopped VM as a checkpoint and go on in a new layer, as a task',
+    summary:
+      'freeze the private volume as a checkpoint and go on in a new layer (live for a running VM), as a task',
     input: z.strictObject({
       name: vmName,
       message: checkpointMessage.optional(),
       pinned: z.boolean().optional(),
+      /** Keep at most this many unpinned checkpoints (the oldest are merged away). */
+      keep: z.number().int().min(1).max(1000).optional(),
     }),
     target: (input) => input.name,
     run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
-      task: await vms.changeCheckpointsAsTask(tasks, 'vm.checkpoint', input.name, actor, (disks) =>
-        disks.checkpoint(input.name, {
-          ...(input.message === undefined ? {} : { message: input.message }),
-          ...(input.pinned === undefined ? {} : { pinned: input.pinned }),
-        }),
+      task: await vms.changeCheckpointsAsTask(tasks, 'vm.checkpoint', input.name, actor, (disks, live) =>
+        disks.checkpoint(
+          input.name,
+          {
+            ...(input.message === undefined ? {} : { message: input.message }),
+            ...(input.pinned === undefined ? {} : { pinned: input.pinned }),
+            ...(input.keep === undefined ? {} : { keep: input.keep }),
+            ...(live === null ? {} : { live: true }),
+          },
+          live ?? undefined,
+        ),
       ),
     }),
   }),
@@ -182,7 +199,7 @@ export const vmVerbs = {
   }),
   'vm.revert': defineVerb({
     summary:
-      'return the private volume of a stopped VM to a checkpoint, dropping the layers above it, as a task',
+      'return the private volume to a checkpoint, dropping the layers above it (a running VM is stopped, reverted and started again), as a task',
     input: z.strictObject({ name: vmName, id: checkpointId }),
     target: (input) => input.name,
     run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({

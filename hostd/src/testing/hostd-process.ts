@@ -86,6 +86,14 @@ export class HostdProcess {
     });
   }
 
+  /** mvctl as a child process with pipes, for commands that stream (`vm console`). */
+  spawnMvctl(args: readonly string[]): ChildProcess {
+    return spawn(process.execPath, [mvctlScript, ...args], {
+      env: { ...process.env, MULTIVERSE_RUN_DIR: this.runDir },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+  }
+
   /** Runs mvctl with `--json` (placed before any `--`) and expects exit code 0. */
   async mvctlJson<T>(args: readonly string[]): Promise<T> {
     const split = args.indexOf('--');

@@ -79,3 +79,18 @@ export function readDomainFacts(xml: string, vcpuCount: number): DomainFacts {
     description: readDescription(domain),
   };
 }
+
+/** Each file-backed disk of a domain: its target device (`vdb`) and source file. */
+export function readDiskSources(xml: string): { target: string; file: string }[] {
+  const devices = child(parseXml(xml), 'devices');
+  if (devices === undefined) return [];
+  const disks: { target: string; file: string }[] = [];
+  for (const disk of elementsOf(devices).filter((element) => element.name === 'disk')) {
+    const source = child(disk, 'source');
+    const target = child(disk, 'target');
+    const file = source === undefined ? undefined : attributeOf(source, 'file');
+    const dev = target === undefined ? undefined : attributeOf(target, 'dev');
+    if (file !== undefined && dev !== undefined) disks.push({ target: dev, file });
+  }
+  return disks;
+}

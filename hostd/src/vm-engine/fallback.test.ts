@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
@@ -98,5 +99,31 @@ describe('fallback VM after a failed start (TCG)', { timeout: 300_000 }, () => {
     assert.equal(restart.code, 0, restart.stderr);
     assert.match(await client.domainGetXmlDesc(await client.domainLookupByName(fallback)), disk);
     assert.equal((await hostd.mvctlJson<VmInfo>(['vm', 'info', fallback])).description, info.description);
+  });
+
+  it('attaches the fallback’s console through mvctl: bytes both ways, Ctrl-] detaches', async () => {
+    const attached = hostd.spawnMvctl(['vm', 'console', fallback]);
+    let output = '';
+    attached.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    attached.stdin?.write('\necho $((6*7))x\n');
+    for (let waited = 0; !output.includes('42x'); waited += 50) {
+      assert.ok(waited < 30_000, `no answer on the console: ${JSON.stringify(output)}`);
+      await sleep(50);
+    }
+    attached.stdin?.write(Buffer.from([0x1d]));
+    const [code] = (await once(attached, 'exit')) as [number];
+    assert.equal(code, 0);
+    // The console is free again: a second attach works without --force.
+    const again = hostd.spawnMvctl(['vm', 'console', fallback]);
+    let stderr = '';
+    again.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    again.stdin?.end();
+    assert.equal(((await once(again, 'exit')) as [number])[0], 0);
+    assert.match(stderr, /attached to .*detached/s);
+    // A VM that is not running has no console.
+    await hostd.mvctlJson(['vm', 'kill', fallback]);
+    const stopped = await hostd.mvctl(['vm', 'console', fallback]);
+    assert.equal(stopped.code, 1);
+    assert.match(stopped.stderr, /VM_NOT_RUNNING/);
   });
 });

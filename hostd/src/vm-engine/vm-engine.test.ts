@@ -17,6 +17,7 @@ import type { HostInfo, VmSummary } from '../service/index.js';
 import type { TaskRecord } from '../tasks/index.js';
 import type { Checkpoint } from '../disks/index.js';
 import type { CreatedVm, VmInfo } from './index.js';
+import { readDiskSources } from './domain-facts.js';
 
 const hostdScript = new URL('../main.js', import.meta.url).pathname;
 const mvctlScript = new URL('../cli/mvctl.js', import.meta.url).pathname;
@@ -277,7 +278,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal((await mvctl(['vm', 'delete', ephemeralName])).code, 0);
   });
 
-  it('checkpoints, lists, reverts and deletes checkpoints of a stopped VM, and refuses while it runs', async () => {
+  it('checkpoints, lists, reverts and deletes checkpoints, live while the VM runs and stopped', async () => {
     const errorCode = (run: Run): string =>
       (JSON.parse(run.stdout) as { error: { code: string } }).error.code;
     const checkpoints = async () =>
@@ -296,12 +297,35 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
 
     const start = await mvctl(['vm', 'start', checkpointsName]);
     assert.equal(start.code, 0, `${start.stderr}\nhostd log:\n${hostdLog}`);
-    const whileRunning = await mvctl(['vm', 'checkpoint', checkpointsName, '--json']);
-    assert.equal(whileRunning.code, 1);
-    assert.equal(errorCode(whileRunning), 'VM_RUNNING');
-    assert.match((await mvctl(['vm', 'checkpoint', checkpointsName])).stderr, /stop it first/);
     assert.deepEqual(await checkpoints(), [], 'listing works while the VM runs');
+    // A live checkpoint: QEMU goes on writing in a new top layer on the frozen one.
+    const liveTask = await finishedTask(['vm', 'checkpoint', checkpointsName, '-m', 'while running']);
+    assert.equal(liveTask.state, 'succeeded', JSON.stringify(liveTask.error));
+    const live = liveTask.result as Checkpoint;
+    const privateDir = join(root, 'state', 'vms', checkpointsName, 'private');
+    const attached = readDiskSources(await domainXml()).map((disk) => disk.file);
+    assert.ok(
+      !attached.includes(join(privateDir, `${live.id}.qcow2`)),
+      `the frozen layer is not written: ${attached.join(', ')}`,
+    );
+    assert.ok(
+      attached.some((file) => file.startsWith(privateDir)),
+      'the new top is attached',
+    );
+    assert.equal((await vmSummary(checkpointsName))?.state, 'running');
+    // Merging a layer away needs the VM stopped; reverting a running VM restarts it on the checkpoint.
+    const deleteWhileRunning = await mvctl(['vm', 'checkpoint-delete', checkpointsName, live.id, '--json']);
+    assert.equal(deleteWhileRunning.code, 1);
+    assert.equal(errorCode(deleteWhileRunning), 'VM_RUNNING');
+    const liveRevert = await finishedTask(['vm', 'revert', checkpointsName, live.id]);
+    assert.equal(liveRevert.state, 'succeeded', JSON.stringify(liveRevert.error));
+    const restarted = (liveRevert.result as { restarted: { bootId: string } }).restarted;
+    assert.match(restarted.bootId, /^[0-9a-f-]{36}$/);
+    assert.equal((await vmSummary(checkpointsName))?.state, 'running');
     assert.deepEqual(await mvctlJson(['vm', 'kill', checkpointsName]), { name: checkpointsName });
+    const liveDeleted = await finishedTask(['vm', 'checkpoint-delete', checkpointsName, live.id]);
+    assert.equal(liveDeleted.state, 'succeeded', JSON.stringify(liveDeleted.error));
+    assert.deepEqual(await checkpoints(), []);
 
     const firstTask = await finishedTask(['vm', 'checkpoint', checkpointsName, '--message', 'first <&>']);
     assert.equal(firstTask.kind, 'vm.checkpoint');
@@ -368,7 +392,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     const actions = entries.filter((e) => e.target === checkpointsName).map((e) => `${e.action}:${e.result}`);
     for (const expected of [
       'vm.checkpoint:ok',
-      'vm.checkpoint:failed',
+      'vm.checkpoint-delete:failed',
       'vm.checkpoints:ok',
       'vm.revert:ok',
     ]) {

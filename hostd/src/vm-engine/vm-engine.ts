@@ -1,21 +1,29 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { DomainConsoleFlags, DomainCreateFlags, ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
+import {
+  DomainConsoleFlags,
+  DomainCreateFlags,
+  DomainSnapshotCreateFlags,
+  ErrorNumber,
+  LibvirtError,
+} from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient, LibvirtStream } from '@multiverse/libvirt-ts';
 import {
   DomainXmlError,
   ImageError,
   TemplateError,
   buildVmModel,
+  element,
   generateDomainXml,
   loadTemplateDirectory,
+  renderXml,
   readVmMetadata,
   verifyImage,
 } from '@multiverse/vm-templates';
 import type { ReadyAnnouncement, VerifiedImage, VmMetadata, VmTemplate } from '@multiverse/vm-templates';
 import type { CpuPlan, PlannedVm } from '../cpu-plan/index.js';
 import { cpuPlanVmOf } from '../cpu-plan/index.js';
-import type { Checkpoint, CheckpointRecord, DiskStore, StartDisks } from '../disks/index.js';
+import type { Checkpoint, CheckpointRecord, DiskStore, OverlayCreator, StartDisks } from '../disks/index.js';
 import type { Logger } from '../log.js';
 import { libvirtFailure, requireLibvirt } from '../service/libvirt-access.js';
 import { ServiceError } from '../service/service-error.js';
@@ -27,7 +35,7 @@ import { KeyedMutex } from '../disks/keyed-mutex.js';
 import { planPlacement, plannedVm } from './cpu-placement.js';
 import type { PlacedVm } from './cpu-placement.js';
 import { diskFailure } from './disk-failure.js';
-import { readDomainFacts } from './domain-facts.js';
+import { readDiskSources, readDomainFacts } from './domain-facts.js';
 import { ensureNetworks, networkAttachments } from './vm-networks.js';
 import { ensureGuestImage } from './guest-image.js';
 import { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
@@ -790,30 +798,49 @@ export class VmEngine {
   }
 
   /**
-   * Records a task that changes the checkpoints of a stopped VM with `change`, then mirrors the new checkpoint
-   * list (and private top) into the domain definition. Refused before a task is recorded when the VM runs, is
-   * ephemeral or has no private volume; checked again when the task runs, since a start may have come first.
+   * Records a task that changes the VM's checkpoints with `change`, then mirrors the new checkpoint list (and
+   * private top) into the domain definition. A running VM is checkpointed live: `change` gets an overlay
+   * creator that has QEMU switch to the new top (a disk-only external snapshot). A running VM is reverted by
+   * cutting it off, reverting and starting it again, in the one task. Merging a checkpoint away needs the VM
+   * stopped. What cannot work is refused before a task is recorded, and checked again when the task runs.
    */
   async changeCheckpointsAsTask<T>(
     tasks: TaskManager,
     kind: CheckpointChangeKind,
     name: string,
     requestedBy: AuditActor,
-    change: (disks: DiskStore) => Promise<T>,
+    change: (disks: DiskStore, live: OverlayCreator | null) => Promise<T>,
   ): Promise<TaskRecord> {
-    await this.requireCheckpointable(name);
+    await this.requireCheckpointable(name, kind);
     const { task, done } = tasks.start({ kind, target: name, requestedBy }, async (context) => {
-      const vm = await this.requireCheckpointable(name);
-      context.reportProgress(0.1, `changing the disk chain of VM ${name}`);
-      let result: T;
-      try {
-        result = await change(this.options.disks);
-      } catch (error) {
-        throw diskFailure(`${kind} of VM ${name}`, error);
+      const client = requireLibvirt(this.options.host);
+      let vm = await this.requireCheckpointable(name, kind);
+      const running = await this.isActive(client, vm.domain);
+      if (running && kind === 'vm.revert') {
+        context.reportProgress(0.05, `stopping VM ${name} to revert it`);
+        await this.destroy(client, vm.domain, name);
+        await this.afterStop(name);
+        vm = await this.requireManaged(client, name);
       }
-      context.reportProgress(0.8, 'recording the checkpoints in the domain definition');
-      await this.mirrorCheckpoints(vm);
-      this.options.logger.info('VM checkpoints changed', { vm: name, verb: kind });
+      context.reportProgress(0.1, `changing the disk chain of VM ${name}`);
+      const result = await this.vmLocks.run(name, async () => {
+        const live = running && kind === 'vm.checkpoint' ? await this.liveOverlayCreator(client, vm) : null;
+        try {
+          return await change(this.options.disks, live);
+        } catch (error) {
+          throw diskFailure(`${kind} of VM ${name}`, error);
+        }
+      });
+      context.reportProgress(0.5, 'recording the checkpoints in the domain definition');
+      await this.mirrorCheckpoints(await this.requireManaged(client, name));
+      this.options.logger.info('VM checkpoints changed', { vm: name, verb: kind, live: running });
+      if (running && kind === 'vm.revert') {
+        const started = await this.start(name, {
+          signal: context.signal,
+          reportProgress: (fraction, message) => context.reportProgress(0.5 + fraction / 2, message),
+        });
+        return { ...result, restarted: started };
+      }
       return result;
     });
     done.catch((error: unknown) => {
@@ -826,14 +853,75 @@ export class VmEngine {
     return task;
   }
 
-  private async requireCheckpointable(name: string): Promise<ManagedVm> {
+  /**
+   * The live way to start a new top layer: libvirt makes the overlay file on the current top and has QEMU
+   * write there from then on (a disk-only external snapshot of the private volume only, without libvirt
+   * snapshot metadata: the disk store's manifest is the record).
+   */
+  private async liveOverlayCreator(client: LibvirtClient, vm: ManagedVm): Promise<OverlayCreator> {
+    const name = vm.domain.name;
+    let currentTop: string | null;
+    try {
+      currentTop = (await this.options.disks.diskPaths(name)).private;
+    } catch (error) {
+      throw diskFailure(`reading the disks of VM ${name}`, error);
+    }
+    const liveXml = await client.domainGetXmlDesc(vm.domain).catch((error: unknown) => {
+      throw libvirtFailure(`reading running VM ${name}`, error);
+    });
+    const disks = readDiskSources(liveXml);
+    const privateDisk = disks.find((disk) => disk.file === currentTop);
+    if (currentTop === null || privateDisk === undefined) {
+      throw new ServiceError(
+        'conflict',
+        'VM_DISKS_CHANGED',
+        `running VM ${name} does not use the private volume hostd knows (${currentTop ?? 'none'})`,
+        'stop it and start it again (hostd attaches the current layer at start), then checkpoint',
+      );
+    }
+    return async ({ path }) => {
+      const snapshot = renderXml(
+        element(
+          'domainsnapshot',
+          {},
+          element(
+            'disks',
+            {},
+            ...disks.map((disk) =>
+              disk === privateDisk
+                ? element(
+                    'disk',
+                    { name: disk.target, snapshot: 'external', type: 'file' },
+                    element('driver', { type: 'qcow2' }),
+                    element('source', { file: path }),
+                  )
+                : element('disk', { name: disk.target, snapshot: 'no' }),
+            ),
+          ),
+        ),
+      );
+      try {
+        await client.domainSnapshotCreateXml(
+          vm.domain,
+          snapshot,
+          DomainSnapshotCreateFlags.DISK_ONLY |
+            DomainSnapshotCreateFlags.NO_METADATA |
+            DomainSnapshotCreateFlags.ATOMIC,
+        );
+      } catch (error) {
+        throw libvirtFailure(`switching running VM ${name} to a new layer`, error);
+      }
+    };
+  }
+
+  private async requireCheckpointable(name: string, kind: CheckpointChangeKind): Promise<ManagedVm> {
     const client = requireLibvirt(this.options.host);
     const vm = await this.requireManaged(client, name);
-    if (await this.isActive(client, vm.domain)) {
+    if (kind === 'vm.checkpoint-delete' && (await this.isActive(client, vm.domain))) {
       throw new ServiceError(
         'conflict',
         'VM_RUNNING',
-        `VM ${name} is running; hostd changes checkpoints of stopped VMs only (live checkpoints come later)`,
+        `VM ${name} is running; merging a checkpoint away rewrites layers QEMU has open, so it needs the VM stopped`,
         'stop it first (`mvctl vm stop NAME`), then retry',
       );
     }
