@@ -39,6 +39,8 @@ describe('hostd process', () => {
         MULTIVERSE_STATE_DIR: join(root, 'state'),
         MULTIVERSE_RUN_DIR: join(root, 'run'),
         MULTIVERSE_ACCELERATOR: 'tcg',
+        MULTIVERSE_DISPOSABLE_POOL: 'none',
+        MULTIVERSE_JAIL_LISTEN: 'off',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

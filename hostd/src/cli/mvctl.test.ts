@@ -67,6 +67,8 @@ describe('mvctl against a real hostd process', () => {
         MULTIVERSE_STATE_DIR: stateDir,
         MULTIVERSE_RUN_DIR: runDir,
         MULTIVERSE_ACCELERATOR: 'tcg',
+        MULTIVERSE_DISPOSABLE_POOL: 'none',
+        MULTIVERSE_JAIL_LISTEN: 'off',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -242,6 +244,8 @@ describe('mvctl against a real hostd process', () => {
         MULTIVERSE_STATE_DIR: stateDir,
         MULTIVERSE_RUN_DIR: runDir,
         MULTIVERSE_ACCELERATOR: 'tcg',
+        MULTIVERSE_DISPOSABLE_POOL: 'none',
+        MULTIVERSE_JAIL_LISTEN: 'off',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -47,6 +47,8 @@ export class HostdProcess {
         MULTIVERSE_STATE_DIR: this.stateDir,
         MULTIVERSE_RUN_DIR: this.runDir,
         MULTIVERSE_ACCELERATOR: 'tcg',
+        // Tests run many hostds one after another and beside a developer's own: none takes the jail's port.
+        MULTIVERSE_JAIL_LISTEN: 'off',
         ...this.options.env,
       },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -117,6 +117,7 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
         MULTIVERSE_ACCELERATOR: 'tcg',
         MULTIVERSE_TEMPLATES_DIR: templatesDir,
         MULTIVERSE_DISPOSABLE_POOL: 'none',
+        MULTIVERSE_JAIL_LISTEN: 'off',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
