@@ -87,6 +87,24 @@ export type { DropCounterName, PacketCount } from './device/nft-ruleset.js';
 
 // Test support for network namespaces (this and other packages' tests).
 export { createTestNamespace, sweepAbandonedNamespaces } from './test-network/network-namespace.js';
-export type { TestNetworkNamespace, ExecResult } from './test-network/network-namespace.js';
+export type { TestNetworkNamespace, NamespaceLink, ExecResult } from './test-network/network-namespace.js';
 export { startPacketCapture } from './test-network/packet-capture.js';
 export type { CapturedPacket, PacketCapture } from './test-network/packet-capture.js';
+
+// Onion call-home: publishes hostd's doors as a v3 onion service with client authorization.
+export { CallHome } from './callhome/callhome.js';
+export type {
+  CallHomeOptions,
+  CallHomeState,
+  CallHomeStatus,
+  CallHomeNewClient,
+} from './callhome/callhome.js';
+export type { CallHomePort, CallHomeSettings } from './callhome/callhome-config.js';
+export { formatClientAuthLine } from './callhome/client-credentials.js';
+export type { CallHomeClient, CallHomeClientCredentials } from './callhome/client-credentials.js';
+export { clientAuthQr, clientAuthQrPng } from './callhome/client-auth-qr.js';
+export { CallHomeError } from './callhome/errors.js';
+export type { CallHomeErrorCode } from './callhome/errors.js';
+export { generateOnionServiceKey, onionServiceIdOf } from './callhome/service-key.js';
+export type { OnionServiceKey, OnionServiceKeyStore } from './callhome/service-key.js';
+export { MemoryOnionServiceKeyStore } from './callhome/memory-key-store.js';

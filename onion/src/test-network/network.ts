@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -111,6 +111,12 @@ export interface TestTorNetwork {
    * returned at once, for a test that wants to watch bootstrap (SETCONF DisableNetwork=0 starts it).
    */
   startClient(options: StartTestClientOptions): Promise<TestTorClient>;
+  /**
+   * Stops a client started by startClient (or the network's own `client`) by PID and starts it again with
+   * the same torrc, data directory and sockets, as a restarted system tor would; resolves once it has
+   * bootstrapped again, with its new PID. Control connections to the old process see it close.
+   */
+  restartClient(nickname: string): Promise<TestTorClient>;
   /** Kills every tor of the network by PID and deletes its directory; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -128,7 +134,15 @@ interface RunningNode {
   readonly nickname: string;
   readonly role: TestNodeRole;
   readonly process: TorNodeProcess;
+  /** How it was launched, so restartClient can launch it the same way. */
+  readonly plan: NodePlan;
+  readonly commandPrefix: readonly string[] | undefined;
 }
+
+type NodePlan = Omit<
+  NodeTorrc,
+  'dataDirectory' | 'authorities' | 'owningProcessId' | 'votingIntervalSeconds'
+>;
 
 /**
  * Starts a private Tor network on this machine from Debian's `tor` and `tor-gencert`: three directory
@@ -180,9 +194,7 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
       }),
     );
 
-    const plans: Array<
-      Omit<NodeTorrc, 'dataDirectory' | 'authorities' | 'owningProcessId' | 'votingIntervalSeconds'>
-    > = [
+    const plans: NodePlan[] = [
       ...authorities.map((authority) => ({
         role: 'authority' as const,
         nickname: authority.nickname,
@@ -206,10 +218,7 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
       { role: 'client' as const, nickname: 'onionhost', address, onionServiceLog: true },
     ];
 
-    const launch = async (
-      plan: (typeof plans)[number],
-      commandPrefix?: readonly string[],
-    ): Promise<RunningNode> => {
+    const launch = async (plan: NodePlan, commandPrefix?: readonly string[]): Promise<RunningNode> => {
       const dataDirectory = await makeNodeDirectory(directory, plan.nickname);
       const torrcPath = join(dataDirectory, 'torrc');
       await writeFile(
@@ -226,6 +235,8 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
       const node: RunningNode = {
         nickname: plan.nickname,
         role: plan.role,
+        plan,
+        commandPrefix,
         process: spawnTorNode({
           nickname: plan.nickname,
           dataDirectory,
@@ -452,6 +463,29 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
       return describeClient(node, control, socksPort as number);
     };
 
+    const restartClient = async (nickname: string): Promise<TestTorClient> => {
+      assertRunning();
+      const old = nodes.find((node) => node.nickname === nickname);
+      if (old?.role !== 'client' || old.plan.socksPort === undefined) {
+        throw new TestTorNetworkError(
+          'TOR_NETWORK_INVALID_OPTIONS',
+          `${JSON.stringify(nickname)} is not a client of this network with a SOCKS port`,
+        );
+      }
+      await old.process.stop();
+      nodes.splice(nodes.indexOf(old), 1);
+      // The new tor writes a new cookie; waiting for these files must not find the old ones.
+      for (const file of [NODE_FILES.controlSocket, 'control_auth_cookie']) {
+        await rm(join(old.process.dataDirectory, file), { force: true });
+      }
+      const node = await launch({ ...old.plan, networkDisabled: false }, old.commandPrefix);
+      const clientDeadline = Date.now() + (options.bootstrapTimeoutMs ?? 150_000);
+      const control = await openNodeControl(node, clientDeadline, failIfAnyExited);
+      controls.push(control);
+      await waitForBootstrap(control, nickname, clientDeadline, failIfAnyExited);
+      return describeClient(node, control, old.plan.socksPort);
+    };
+
     return {
       directory,
       nodes: () =>
@@ -467,6 +501,7 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
       addOnionService,
       waitUntilReachable,
       startClient,
+      restartClient,
       stop,
     };
   } catch (error) {
