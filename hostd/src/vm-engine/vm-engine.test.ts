@@ -15,6 +15,7 @@ import { readVmMetadata, shippedTemplatesDirectory } from '@multiverse/vm-templa
 import type { AuditEntry, AuditVerification } from '../audit/index.js';
 import type { HostInfo, VmSummary } from '../service/index.js';
 import type { TaskRecord } from '../tasks/index.js';
+import { DiskStore } from '../disks/index.js';
 import type { Checkpoint } from '../disks/index.js';
 import type { CreatedVm, VmInfo } from './index.js';
 import { readDiskSources } from './domain-facts.js';
@@ -399,6 +400,36 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     ]) {
       assert.ok(actions.includes(expected), `audit has ${expected}: ${actions.join(', ')}`);
     }
+  });
+
+  it('cleans up fresh disks a crashed create left, and keeps disks that hold data', async () => {
+    // What a create cut off between making the disks and defining the domain leaves behind.
+    const store = new DiskStore({
+      imagesDir: join(root, 'state', 'disk-images'),
+      vmsDir: join(root, 'state', 'vms'),
+    });
+    await store.createVm(otherName, {
+      base: null,
+      privateSizeBytes: 16 * 1024 * 1024,
+      volatileSizeBytes: null,
+    });
+    const created = await mvctl(['vm', 'create', otherName, '--template', 'scratch']);
+    assert.equal(created.code, 0, `${created.stderr}\nhostd log:\n${hostdLog}`);
+    assert.match(hostdLog, /removing the fresh disks an interrupted create left behind/);
+    assert.equal((await mvctl(['vm', 'delete', otherName])).code, 0);
+
+    // Disks with a checkpoint may be a VM whose domain was undefined by hand: kept, and the name refused.
+    await store.createVm(otherName, {
+      base: null,
+      privateSizeBytes: 16 * 1024 * 1024,
+      volatileSizeBytes: null,
+    });
+    await store.checkpoint(otherName, { message: 'keep me' });
+    const refused = await mvctl(['vm', 'create', otherName, '--template', 'scratch', '--json']);
+    assert.equal(refused.code, 1);
+    assert.equal((JSON.parse(refused.stdout) as { error: { code: string } }).error.code, 'VM_DISKS_ORPHANED');
+    assert.equal((await store.listCheckpoints(otherName))[0]?.message, 'keep me');
+    await store.deleteVm(otherName);
   });
 
   it('refuses an unknown template, a taken name and VMs that do not exist, with codes and exit codes', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DomainConsoleFlags,
@@ -100,6 +101,8 @@ const FALLBACK_CAUSES = new Set(['VM_NOT_READY', 'VM_STOPPED_DURING_BOOT', 'LIBV
 /** Names hostd gives the disposables `vm run` makes; no other VM may have one. */
 export const DISPOSABLE_NAME_PATTERN = /^disp-[0-9]{1,6}$/;
 const STOP_POLL_INTERVAL_MS = 250;
+/** What a qcow2 layer no guest has written to occupies: its header and tables. */
+const FRESH_LAYER_MAX_BYTES = 1024 * 1024;
 
 /** The verbs that change a stopped VM's checkpoints; each runs as a task on the VM, so never beside a start. */
 export type CheckpointChangeKind = 'vm.checkpoint' | 'vm.revert' | 'vm.checkpoint-delete';
@@ -170,6 +173,7 @@ export class VmEngine {
     const interfaces = attachments.map((attachment) => ({ ...attachment, mac: randomMac() }));
     const hasVolumes = declaresVolumes(template);
     let disks: StartDisks = { root: null, private: null, volatile: null };
+    if ((await this.diskVmNames()).includes(name)) await this.removeInterruptedCreate(name);
     if (hasVolumes) {
       try {
         await this.options.disks.createVm(name, {
@@ -541,6 +545,33 @@ export class VmEngine {
         error: error instanceof Error ? error.message : String(error),
       });
     }
+  }
+
+  /**
+   * Disks with no domain are what a create or delete cut off by a crash left: a domain is defined after its
+   * disks and undefined before them. Fresh ones (no checkpoint, an empty private layer) are removed; disks
+   * that hold data are kept and the name refused, since they may be a VM whose domain was undefined by hand.
+   */
+  private async removeInterruptedCreate(name: string): Promise<void> {
+    let holdsData: boolean;
+    try {
+      const disks = await this.options.disks.diskPaths(name);
+      const checkpoints = disks.private === null ? [] : await this.options.disks.listCheckpoints(name);
+      const privateBytes = disks.private === null ? 0 : (await stat(disks.private)).blocks * 512;
+      holdsData = checkpoints.length > 0 || privateBytes > FRESH_LAYER_MAX_BYTES;
+    } catch (error) {
+      throw diskFailure(`reading the disks left for VM name ${name}`, error);
+    }
+    if (holdsData) {
+      throw new ServiceError(
+        'conflict',
+        'VM_DISKS_ORPHANED',
+        `disks of a VM named ${name} exist without its domain, and they hold data`,
+        `hostd keeps them: move vms/${name} out of hostd's state directory (or restore the domain with virsh), then retry`,
+      );
+    }
+    this.options.logger.warn('removing the fresh disks an interrupted create left behind', { vm: name });
+    await this.deleteDisksQuietly(name);
   }
 
   private async deleteDisksQuietly(name: string): Promise<void> {
