@@ -16,8 +16,12 @@ DEBIAN_PACKAGES=(
   busybox-static cpio zstd
   zbar-tools libxml2-utils
   tor curl openssh-client
+  bubblewrap openssh-server
   nftables tcpdump
+  virtinst
+  dnsmasq-base
   linux-image-cloud-amd64
+  debootstrap e2fsprogs debian-archive-keyring
   python3 make g++ git ca-certificates
 )
 missing=()
@@ -28,6 +32,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${missing[*]}"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The unprivileged user every SSH jail session's sandbox runs as (jail-shell, hostd/src/jail/).
+if ! id -u multiverse-jail >/dev/null 2>&1; then
+  echo "==> creating system user multiverse-jail"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin multiverse-jail
 fi
 
 # npm ci only when the lock file changed since the last install (keeps a second run fast).
