@@ -7,12 +7,20 @@ import { VaultError } from './errors.js';
  */
 const ENTRY_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,254}$/;
 
+/** The rule as front ends show it next to a refused name. */
+export const ENTRY_NAME_RULE =
+  '1-255 characters from A-Z a-z 0-9 . _ : @ + - /, starting with a letter or digit, with no empty path segment';
+
+/** Whether a name is a valid entry name, for validating input at a front end's edge. */
+export function isEntryName(name: unknown): name is string {
+  return typeof name === 'string' && ENTRY_NAME.test(name) && !name.includes('//') && !name.endsWith('/');
+}
+
 export function validateEntryName(name: unknown): string {
-  if (typeof name !== 'string' || !ENTRY_NAME.test(name) || name.includes('//') || name.endsWith('/')) {
+  if (!isEntryName(name)) {
     throw new VaultError(
       'INVALID_ARGUMENT',
-      `Invalid entry name ${JSON.stringify(name)}: use 1-255 characters from A-Z a-z 0-9 . _ : @ + - /, ` +
-        'starting with a letter or digit, with no empty path segment.',
+      `Invalid entry name ${JSON.stringify(name)}: use ${ENTRY_NAME_RULE}.`,
     );
   }
   return name;

@@ -1,4 +1,5 @@
 export { initVault, openVault, MAX_ENTRY_BYTES } from './key-vault.js';
+export { ENTRY_NAME_RULE, isEntryName } from './entry-name.js';
 export type {
   KeyVault,
   VaultOptions,

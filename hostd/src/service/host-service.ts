@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { TaskManager } from '../tasks/index.js';
 import { Disposables } from '../vm-engine/index.js';
 import type { VmEngine } from '../vm-engine/index.js';
+import type { VaultService } from '../vault/index.js';
 import { actorSchema } from './actor.js';
 import type { Actor } from './actor.js';
 import { isAllowed } from './policy.js';
@@ -19,6 +20,8 @@ export interface HostServiceDependencies {
   readonly vms: VmEngine;
   /** Disposable VMs; without it, `vm run` boots each on demand (no preloaded pool). */
   readonly disposables?: Disposables;
+  /** The vault; without it the vault verbs answer VAULT_UNAVAILABLE. */
+  readonly vault?: VaultService;
   readonly logger: Logger;
 }
 
@@ -107,6 +110,7 @@ export class HostService {
           tasks: this.deps.tasks,
           vms: this.deps.vms,
           disposables: this.disposables,
+          ...(this.deps.vault === undefined ? {} : { vault: this.deps.vault }),
         },
         parsed.data,
       );

@@ -30,6 +30,22 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   // The audit log tells who did what: only the owner reads it.
   'audit.list': ['owner'],
   'audit.verify': ['owner'],
+  // Anyone may see whether the vault is sealed and how far an unseal got (counts and ids, no names or values).
+  'vault.status': ['owner', 'operator', 'viewer'],
+  // A share is its own credential: nothing unseals without the threshold of real ones, and custodians may reach
+  // the host as operators (SSH jail). Viewers only look. Sealing stays with the owner: a needless seal costs
+  // the custodians a meeting, and auto-seal covers a forgotten unseal.
+  'vault.unseal': ['owner', 'operator'],
+  'vault.seal': ['owner'],
+  'vault.init': ['owner'],
+  'vault.rekey-prepare': ['owner'],
+  'vault.rekey-commit': ['owner'],
+  'vault.rekey-discard': ['owner'],
+  'vault.rotate': ['owner'],
+  'vault.list': ['owner'],
+  'vault.get': ['owner'],
+  'vault.put': ['owner'],
+  'vault.delete': ['owner'],
 };
 
 export function isAllowed(role: Role, verb: VerbName): boolean {

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { auditVerbs } from './audit-verbs.js';
 import { hostVerbs } from './host-verbs.js';
 import { taskVerbs } from './task-verbs.js';
+import { vaultVerbs } from './vault-verbs.js';
 import { vmVerbs } from './vm-verbs.js';
 
 /**
@@ -13,6 +14,7 @@ export const VERBS = {
   ...vmVerbs,
   ...taskVerbs,
   ...auditVerbs,
+  ...vaultVerbs,
 };
 
 export type VerbName = keyof typeof VERBS;

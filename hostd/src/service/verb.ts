@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/index.js';
 import type { HostdStatus } from '../daemon.js';
 import type { TaskManager } from '../tasks/index.js';
 import type { Disposables, VmEngine } from '../vm-engine/index.js';
+import type { VaultService } from '../vault/index.js';
 import type { Actor } from './actor.js';
 
 /** What the daemon knows about itself and its libvirt connection, as the verbs see it. */
@@ -20,6 +21,8 @@ export interface VerbContext {
   readonly tasks: TaskManager;
   readonly vms: VmEngine;
   readonly disposables: Disposables;
+  /** The vault; absent where hostd's service runs without one (tests of other verbs). */
+  readonly vault?: VaultService;
 }
 
 /**
