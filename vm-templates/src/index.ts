@@ -5,6 +5,7 @@ export type {
   ImageBoot,
   ImageFileRecord,
   ImageManifest,
+  ImageRootDisk,
   JsonObject,
   JsonValue,
 } from './images/image-manifest.js';
@@ -14,7 +15,13 @@ export type {
   ProducedImage,
   ResolvedImageInputs,
 } from './images/image-recipe.js';
-export { buildImage, findCachedImage, verifyImage } from './images/image-store.js';
+export {
+  IMAGE_REF_PATTERN,
+  buildImage,
+  findCachedImage,
+  readManifest,
+  verifyImage,
+} from './images/image-store.js';
 export type {
   BuildImageOptions,
   ImageBuildProgress,
@@ -22,20 +29,28 @@ export type {
   InstalledImage,
   VerifiedImage,
 } from './images/image-store.js';
+export { BUILDABLE_IMAGES, buildImageByName, listImages, verifyImageRef } from './images/image-catalog.js';
+export type { BuildImageRequest, BuildableImage, BuiltImage, ListedImage } from './images/image-catalog.js';
 export {
   ConsoleLineSplitter,
+  GUEST_DEVICE_NAME,
   GUEST_HOSTNAME,
   READY_LINE_PREFIX,
   SERIAL_PROTOCOL_VERSION,
   formatReadyLine,
   parseReadyLine,
 } from './images/serial-protocol.js';
-export type { ReadyAnnouncement } from './images/serial-protocol.js';
+export type {
+  ReadyAnnouncement,
+  ReadyAnnouncementV1,
+  ReadyAnnouncementV2,
+} from './images/serial-protocol.js';
 export {
   TINY_IMAGE_NAME,
   TINY_INITRAMFS_FILE,
   TINY_KERNEL_ARGUMENTS,
   TINY_KERNEL_FILE,
+  TINY_KERNEL_MODULES,
   buildTinyImage,
   tinyImageRecipe,
 } from './images/tiny/tiny-recipe.js';
@@ -47,6 +62,25 @@ export {
 } from './images/tiny/tiny-guest-files.js';
 export { DEFAULT_BUSYBOX_PACKAGE, DEFAULT_KERNEL_PACKAGE } from './images/tiny/tiny-inputs.js';
 export type { TinyImageInputs, TinyImageSources } from './images/tiny/tiny-inputs.js';
+export {
+  DEBIAN_BASE_PACKAGES,
+  DEBIAN_IMAGE_NAME,
+  DEBIAN_INITRD_FILE,
+  DEBIAN_KERNEL_ARGUMENTS,
+  DEBIAN_KERNEL_FILE,
+  DEBIAN_KERNEL_PACKAGES,
+  DEBIAN_ROOT_DISK_FILE,
+  buildDebianImage,
+  debianImageRecipe,
+} from './images/debian/debian-recipe.js';
+export type { BuildDebianImageOptions } from './images/debian/debian-recipe.js';
+export { DEBIAN_DEFAULT_HOSTNAME } from './images/debian/debian-guest-files.js';
+export {
+  DEFAULT_DEBIAN_MIRROR,
+  DEFAULT_DEBIAN_SECURITY_MIRROR,
+  DEFAULT_DEBIAN_SUITE,
+} from './images/debian/debian-inputs.js';
+export type { DebianImageInputs, DebianImageOptions } from './images/debian/debian-inputs.js';
 export { formatByteSize, parseByteSize } from './templates/byte-size.js';
 export { parseDurationSeconds } from './templates/duration.js';
 export { TemplateError, formatTemplateIssue } from './templates/template-error.js';

@@ -66,7 +66,7 @@ describe('domain XML of the shipped templates', () => {
     });
   }
 
-  it('boots the tiny image directly, with the VM name as hostname, and disk images from vda', () => {
+  it('boots kernels directly, with the VM name as hostname, disk images from vda, or from disk', () => {
     const fallback = parseXml(
       generateDomainXml(buildVmModel(template('fallback'), sampleFacts(template('fallback'))), {
         domainType: 'qemu',
@@ -95,7 +95,16 @@ describe('domain XML of the shipped templates', () => {
       interfaces.map((entry) => attributeOf(child(entry, 'source'), 'network')),
       ['default', 'mv-sys-tor'],
     );
-    assert.equal(attributeOf(child(child(router, 'os'), 'boot'), 'dev'), 'hd');
+    // The Debian image has no bootloader: its kernel boots directly, named like the tiny one.
+    assert.match(textOf(child(child(router, 'os'), 'cmdline')), / multiverse\.hostname=sys-tor$/);
+
+    const diskBooted = { ...template('router-tor'), boot: 'disk' as const };
+    const fromDisk = parseXml(
+      generateDomainXml(buildVmModel(diskBooted, sampleFacts(diskBooted)), { domainType: 'kvm' }),
+    );
+    const osChildren = elementsOf(child(fromDisk, 'os')).map((element) => element.name);
+    assert.deepEqual(osChildren, ['type', 'boot']);
+    assert.equal(attributeOf(child(child(fromDisk, 'os'), 'boot'), 'dev'), 'hd');
   });
 
   it('pins dedicated vCPUs and the emulator threads', async () => {

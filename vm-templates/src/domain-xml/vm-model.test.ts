@@ -70,6 +70,7 @@ describe('buildVmModel', () => {
   const cases: {
     name: string;
     template: string;
+    variant?: Partial<VmTemplate>;
     facts: (base: VmInstanceFacts) => unknown;
     problems: string[];
   }[] = [
@@ -113,6 +114,8 @@ describe('buildVmModel', () => {
     {
       name: 'a kernel for a disk-booted VM, and disks to inspect outside the fallback',
       template: 'app',
+      // The shipped templates all boot a kernel; a disk-booted one is the same app template otherwise.
+      variant: { boot: 'disk' },
       facts: (base) => ({
         ...base,
         kernel: { kernelPath: '/k', initrdPath: '/i', arguments: '' },
@@ -196,10 +199,11 @@ describe('buildVmModel', () => {
       ],
     },
   ];
-  for (const { name, template, facts, problems } of cases) {
+  for (const { name, template, variant, facts, problems } of cases) {
     it(`refuses ${name}`, () => {
-      const base = sampleFacts(shipped(template));
-      assert.deepEqual(problemsOf(shipped(template), facts(base)), problems);
+      const tested = { ...shipped(template), ...variant };
+      const base = sampleFacts(tested);
+      assert.deepEqual(problemsOf(tested, facts(base)), problems);
     });
   }
 

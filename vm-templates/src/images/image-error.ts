@@ -23,7 +23,19 @@ export type ImageErrorCode =
   /** An image's files no longer match the hashes recorded in its manifest. */
   | 'IMAGE_TAMPERED'
   /** Writing the image into the images directory failed. */
-  | 'INSTALL_FAILED';
+  | 'INSTALL_FAILED'
+  /** A program the build runs (debootstrap, mkfs.ext4, qemu-img, ...) is not installed. */
+  | 'TOOL_MISSING'
+  /** A program the build runs failed; the message quotes its last output. */
+  | 'COMMAND_FAILED'
+  /** The build needs root (debootstrap, chroot) and runs as another user. */
+  | 'BUILD_NEEDS_ROOT'
+  /** The caller cancelled the build (its AbortSignal fired). */
+  | 'BUILD_CANCELLED'
+  /** No recipe has this name. */
+  | 'UNKNOWN_IMAGE'
+  /** No installed image has this reference (`name@sha256`). */
+  | 'IMAGE_NOT_FOUND';
 
 /** The one error type of the image builder: a stable `code`, a message that says what to do next. */
 export class ImageError extends Error {

@@ -18,11 +18,23 @@ const imageFileNameSchema = z
   .regex(IMAGE_FILE_NAME)
   .refine((name) => name !== MANIFEST_FILE_NAME, 'the manifest cannot list itself');
 
+/**
+ * The disk a guest's root volume is a copy-on-write overlay on (`root=/dev/vda` in the kernel
+ * arguments). Absent for images that run from their initramfs alone (tiny).
+ */
+const rootDiskSchema = z.strictObject({
+  file: imageFileNameSchema,
+  format: z.literal('qcow2'),
+  /** The disk's size as the guest sees it; an overlay must be at least this large. */
+  virtualSizeBytes: z.number().int().positive(),
+});
+
 /** How a guest boots from this image: libvirt's direct kernel boot (`<os><kernel/><initrd/><cmdline/>`). */
 const bootSchema = z.strictObject({
   kernel: imageFileNameSchema,
   initramfs: imageFileNameSchema,
   kernelArguments: z.string().max(4096),
+  rootDisk: rootDiskSchema.optional(),
 });
 
 const fileSchema = z.strictObject({
@@ -41,12 +53,17 @@ export const imageManifestSchema = z.strictObject({
   files: z.array(fileSchema).min(1),
   /** sha256 of the build inputs: equal digests build byte-identical images, so it keys the cache. */
   inputsDigest: z.string().regex(SHA256_HEX),
-  /** What the image was built from (package versions, input hashes); recipe-specific. */
+  /**
+   * What the image was built from (package versions, input hashes); recipe-specific. Holds what
+   * was pinned before the build and what the build itself chose (e.g. the packages debootstrap
+   * installed).
+   */
   inputs: z.record(z.string(), z.json()),
   builtAt: z.iso.datetime(),
 });
 
 export type ImageBoot = z.infer<typeof bootSchema>;
+export type ImageRootDisk = z.infer<typeof rootDiskSchema>;
 export type ImageFileRecord = z.infer<typeof fileSchema>;
 export type ImageManifest = z.infer<typeof imageManifestSchema>;
 

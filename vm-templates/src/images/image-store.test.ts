@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ImageError } from './image-error.js';
 import { computeImageId, digestJson } from './image-manifest.js';
-import type { ImageRecipe } from './image-recipe.js';
+import type { ImageProductionContext, ImageRecipe } from './image-recipe.js';
 import { buildImage, findCachedImage, verifyImage } from './image-store.js';
 import type { ImageBuildProgress } from './image-store.js';
 
@@ -28,15 +37,20 @@ class SeededRecipe implements ImageRecipe {
     return Promise.resolve({ digest: digestJson(record), record });
   }
 
-  async produce(_inputs: unknown, context: { directory: string; report: (detail: string) => void }) {
+  scratchSeen: string | undefined;
+
+  async produce(_inputs: unknown, context: ImageProductionContext) {
     this.productions += 1;
-    context.report(`writing files for ${this.seed}`);
+    context.report(`writing files for ${this.seed}`, 0.5);
+    this.scratchSeen = context.scratchDirectory;
+    await writeFile(join(context.scratchDirectory, 'intermediate.raw'), 'scratch');
     await writeFile(join(context.directory, 'kernel.bin'), `kernel of ${this.seed}\n`);
     await writeFile(join(context.directory, 'initrd.bin'), `initrd of ${this.seed}\n`);
     if (this.extraFile !== undefined) await writeFile(join(context.directory, this.extraFile), 'stray');
     return {
       files: ['kernel.bin', 'initrd.bin'],
       boot: { kernel: 'kernel.bin', initramfs: 'initrd.bin', kernelArguments: 'console=ttyS0' },
+      inputsRecord: { chosenDuringBuild: this.seed.length },
     };
   }
 }
@@ -79,16 +93,27 @@ describe('image store', () => {
     }
     assert.equal(readFileSync(image.kernelPath, 'utf8'), 'kernel of a\n');
     assert.equal(readFileSync(image.initramfsPath, 'utf8'), 'initrd of a\n');
-    assert.deepEqual(image.manifest.inputs, { seed: 'a' });
+    assert.deepEqual(image.manifest.inputs, { seed: 'a', chosenDuringBuild: 1 });
+    assert.equal(image.rootDiskPath, null);
     assert.deepEqual(
       JSON.parse(readFileSync(join(image.directory, 'manifest.json'), 'utf8')),
       image.manifest,
     );
     assert.deepEqual(
       steps.map((step) => step.step),
-      ['resolve-inputs', 'produce', 'produce', 'hash', 'install', 'done'],
+      ['resolve-inputs', 'produce', 'produce', 'hash', 'hash', 'install', 'done'],
     );
     assert.ok(steps.every((step) => step.image === 'seeded'));
+    const fractions = steps.map((step) => step.fraction);
+    assert.equal(fractions[0], 0);
+    assert.equal(fractions.at(-1), 1);
+    assert.ok(
+      fractions.every((fraction, index) => index === 0 || fraction >= (fractions[index - 1] as number)),
+      `never decreasing: ${fractions.join(', ')}`,
+    );
+    // The recipe's own 0.5 lands inside the production share of the build.
+    const produceHalf = steps.find((step) => step.detail === 'writing files for a')?.fraction ?? 0;
+    assert.ok(produceHalf > 0.3 && produceHalf < 0.7, `recipe at half is ${produceHalf} overall`);
   });
 
   it('reuses the verified image built from the same inputs, and rebuilds to the same id', async () => {
@@ -189,6 +214,79 @@ describe('image store', () => {
       expectImageError('INSTALL_FAILED', /wrote notes\.txt without declaring it/),
     );
     assert.deepEqual(readdirSync(imagesDirectory), []);
+  });
+
+  it('deletes the scratch directory, and installs nothing when cancelled', async () => {
+    const recipe = new SeededRecipe('seeded', 'scratch');
+    await buildImage(recipe, { imagesDirectory });
+    assert.ok(recipe.scratchSeen !== undefined);
+    assert.ok(!existsSync(recipe.scratchSeen), 'the scratch directory is gone');
+
+    const controller = new AbortController();
+    const cancelling: ImageRecipe = {
+      name: 'cancelled',
+      resolveInputs: () => Promise.resolve({ digest: digestJson({}), record: {} }),
+      async produce(_inputs, context) {
+        await writeFile(join(context.directory, 'kernel.bin'), 'k');
+        await writeFile(join(context.directory, 'initrd.bin'), 'i');
+        controller.abort();
+        return {
+          files: ['kernel.bin', 'initrd.bin'],
+          boot: { kernel: 'kernel.bin', initramfs: 'initrd.bin', kernelArguments: '' },
+        };
+      },
+    };
+    await assert.rejects(
+      buildImage(cancelling, { imagesDirectory, signal: controller.signal }),
+      expectImageError('BUILD_CANCELLED', /build of image cancelled was cancelled/),
+    );
+    assert.deepEqual(
+      readdirSync(imagesDirectory).filter((entry) => !entry.startsWith('seeded@')),
+      [],
+    );
+  });
+
+  it('installs and verifies a root disk named in the boot settings', async () => {
+    const withDisk: ImageRecipe = {
+      name: 'disky',
+      resolveInputs: () => Promise.resolve({ digest: digestJson({ disk: true }), record: {} }),
+      async produce(_inputs, context) {
+        for (const file of ['kernel.bin', 'initrd.bin', 'root.qcow2']) {
+          await writeFile(join(context.directory, file), file);
+        }
+        return {
+          files: ['kernel.bin', 'initrd.bin', 'root.qcow2'],
+          boot: {
+            kernel: 'kernel.bin',
+            initramfs: 'initrd.bin',
+            kernelArguments: 'root=/dev/vda',
+            rootDisk: { file: 'root.qcow2', format: 'qcow2' as const, virtualSizeBytes: 1 << 30 },
+          },
+        };
+      },
+    };
+    const image = await buildImage(withDisk, { imagesDirectory });
+    assert.equal(image.rootDiskPath, join(image.directory, 'root.qcow2'));
+    chmodSync(join(image.directory, 'root.qcow2'), 0o644);
+    writeFileSync(join(image.directory, 'root.qcow2'), 'root.qcow3');
+    await assert.rejects(
+      verifyImage(image.directory),
+      expectImageError('IMAGE_TAMPERED', /file root\.qcow2 has sha256/),
+    );
+
+    const undeclared: ImageRecipe = {
+      ...withDisk,
+      name: 'undeclared',
+      async produce(inputs, context) {
+        const produced = await withDisk.produce(inputs, context);
+        await rm(join(context.directory, 'root.qcow2'));
+        return { ...produced, files: ['kernel.bin', 'initrd.bin'] };
+      },
+    };
+    await assert.rejects(
+      buildImage(undeclared, { imagesDirectory }),
+      expectImageError('INSTALL_FAILED', /boot file root\.qcow2 is not one of its files/),
+    );
   });
 
   it('validates its options before touching the disk', async () => {

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, readFile, readdir, rename } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import { ImageError, errorMessage, systemErrorCode } from './image-error.js';
+import { removeBuildTree } from './build-tree.js';
 import { digestFile } from './file-digest.js';
 import {
   IMAGE_FILE_NAME,
@@ -13,7 +14,7 @@ import {
   imageManifestSchema,
   serializeManifest,
 } from './image-manifest.js';
-import type { ImageFileRecord, ImageManifest } from './image-manifest.js';
+import type { ImageBoot, ImageFileRecord, ImageManifest } from './image-manifest.js';
 import type { ImageRecipe, ProducedImage } from './image-recipe.js';
 
 export type ImageBuildStep = 'resolve-inputs' | 'reuse-cached' | 'produce' | 'hash' | 'install' | 'done';
@@ -22,6 +23,8 @@ export interface ImageBuildProgress {
   readonly image: string;
   readonly step: ImageBuildStep;
   readonly detail: string;
+  /** How far the whole build is, 0 to 1, never decreasing; an estimate (recipes weigh their own steps). */
+  readonly fraction: number;
 }
 
 export interface BuildImageOptions {
@@ -30,6 +33,8 @@ export interface BuildImageOptions {
   readonly onProgress?: (progress: ImageBuildProgress) => void;
   /** Return an already installed, verified image built from the same inputs instead of rebuilding (default true). */
   readonly reuseCached?: boolean;
+  /** Cancels the build: running commands are killed, nothing is installed, BUILD_CANCELLED is thrown. */
+  readonly signal?: AbortSignal;
 }
 
 /** An image directory whose files were just checked against its manifest. */
@@ -38,6 +43,8 @@ export interface VerifiedImage {
   readonly manifest: ImageManifest;
   readonly kernelPath: string;
   readonly initramfsPath: string;
+  /** The qcow2 a root volume overlays (`manifest.boot.rootDisk`), or null for images without one. */
+  readonly rootDiskPath: string | null;
 }
 
 export interface InstalledImage extends VerifiedImage {
@@ -45,8 +52,13 @@ export interface InstalledImage extends VerifiedImage {
   readonly reused: boolean;
 }
 
-const IMAGE_DIRECTORY = /^([a-z][a-z0-9-]{0,31})@([0-9a-f]{64})$/;
+/** `<name>@<sha256>`: one build of one image, and the name of its directory. */
+export const IMAGE_REF_PATTERN = /^([a-z][a-z0-9-]{0,31})@([0-9a-f]{64})$/;
 const READ_ONLY_FILE = 0o444;
+/** Where each store step sits in the overall fraction; a recipe's production fills PRODUCE_START..PRODUCE_END. */
+const PRODUCE_START = 0.02;
+const PRODUCE_END = 0.9;
+const HASH_END = 0.98;
 /** libvirt runs QEMU as an unprivileged user that must traverse into the image directory. */
 const IMAGE_DIRECTORY_MODE = 0o755;
 
@@ -69,22 +81,34 @@ export async function buildImage(recipe: ImageRecipe, options: BuildImageOptions
       `imagesDirectory must be an absolute path, got ${imagesDirectory}`,
     );
   }
-  const progress = (step: ImageBuildStep, detail: string): void =>
-    options.onProgress?.({ image: recipe.name, step, detail });
+  let reached = 0;
+  const progress = (step: ImageBuildStep, detail: string, fraction: number): void => {
+    reached = Math.min(1, Math.max(reached, fraction));
+    options.onProgress?.({ image: recipe.name, step, detail, fraction: reached });
+  };
+  const { signal } = options;
+  const checkCancelled = (): void => {
+    if (signal?.aborted === true) {
+      throw new ImageError('BUILD_CANCELLED', `the build of image ${recipe.name} was cancelled`);
+    }
+  };
 
-  progress('resolve-inputs', 'finding and hashing the build inputs');
+  checkCancelled();
+  progress('resolve-inputs', 'finding and hashing the build inputs', 0);
   const inputs = await recipe.resolveInputs();
 
   if (options.reuseCached ?? true) {
     const cached = await findCachedImage(imagesDirectory, recipe.name, inputs.digest);
     if (cached !== undefined) {
-      progress('reuse-cached', `reusing ${cached.directory}, built from the same inputs`);
-      progress('done', cached.directory);
+      progress('reuse-cached', `reusing ${cached.directory}, built from the same inputs`, 1);
+      progress('done', cached.directory, 1);
       return { ...cached, reused: true };
     }
   }
+  checkCancelled();
 
   let workDirectory: string;
+  let scratchDirectory: string;
   try {
     await mkdir(imagesDirectory, { recursive: true, mode: IMAGE_DIRECTORY_MODE });
     workDirectory = await mkdtemp(join(imagesDirectory, `.build-${recipe.name}-`));
@@ -98,21 +122,44 @@ export async function buildImage(recipe: ImageRecipe, options: BuildImageOptions
     );
   }
   try {
-    progress('produce', `building into ${workDirectory}`);
+    scratchDirectory = await mkdtemp(join(imagesDirectory, `.scratch-${recipe.name}-`));
+  } catch (error) {
+    await removeBuildTree(workDirectory);
+    throw new ImageError(
+      'INSTALL_FAILED',
+      `cannot create a scratch directory in ${imagesDirectory}: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  try {
+    progress('produce', `building into ${workDirectory}`, PRODUCE_START);
     const produced = await recipe.produce(inputs, {
       directory: workDirectory,
-      report: (detail) => progress('produce', detail),
+      scratchDirectory,
+      report: (detail, fraction) =>
+        progress(
+          'produce',
+          detail,
+          fraction === undefined
+            ? reached
+            : PRODUCE_START + (PRODUCE_END - PRODUCE_START) * Math.min(1, Math.max(0, fraction)),
+        ),
+      ...(signal === undefined ? {} : { signal }),
     });
+    checkCancelled();
+    await removeBuildTree(scratchDirectory);
     await checkProducedFiles(recipe.name, workDirectory, produced);
 
-    progress('hash', `hashing ${produced.files.length} files`);
     const files: ImageFileRecord[] = [];
-    for (const name of [...produced.files].sort()) {
+    const sorted = [...produced.files].sort();
+    for (const [index, name] of sorted.entries()) {
+      progress('hash', `hashing ${name}`, PRODUCE_END + ((HASH_END - PRODUCE_END) * index) / sorted.length);
       const path = join(workDirectory, name);
       await chmod(path, READ_ONLY_FILE);
       await fsyncPath(path);
       files.push({ name, ...(await digestFile(path)) });
     }
+    checkCancelled();
     const id = computeImageId({ name: recipe.name, boot: produced.boot, files });
     const manifest: ImageManifest = {
       format: MANIFEST_FORMAT,
@@ -121,7 +168,7 @@ export async function buildImage(recipe: ImageRecipe, options: BuildImageOptions
       boot: produced.boot,
       files,
       inputsDigest: inputs.digest,
-      inputs: inputs.record,
+      inputs: { ...inputs.record, ...produced.inputsRecord },
       builtAt: new Date().toISOString(),
     };
     await writeFileDurably(join(workDirectory, MANIFEST_FILE_NAME), serializeManifest(manifest));
@@ -129,19 +176,20 @@ export async function buildImage(recipe: ImageRecipe, options: BuildImageOptions
     await fsyncPath(workDirectory);
 
     const directory = join(imagesDirectory, `${recipe.name}@${id}`);
-    progress('install', `installing ${directory}`);
+    progress('install', `installing ${directory}`, HASH_END);
     const installed = await installDirectory(workDirectory, directory);
     if (!installed) {
       // Another build of the same content won the rename: keep the one already in place if it is intact.
       const existing = await verifyImage(directory);
-      progress('done', directory);
+      progress('done', directory, 1);
       return { ...existing, reused: true };
     }
     await fsyncPath(imagesDirectory);
-    progress('done', directory);
+    progress('done', directory, 1);
     return { ...imagePaths(directory, manifest), reused: false };
   } finally {
-    await rm(workDirectory, { recursive: true, force: true });
+    await removeBuildTree(scratchDirectory);
+    await removeBuildTree(workDirectory);
   }
 }
 
@@ -151,7 +199,7 @@ export async function buildImage(recipe: ImageRecipe, options: BuildImageOptions
  * they are built, so a difference means corruption or tampering, never an update.
  */
 export async function verifyImage(directory: string): Promise<VerifiedImage> {
-  const match = IMAGE_DIRECTORY.exec(basename(directory));
+  const match = IMAGE_REF_PATTERN.exec(basename(directory));
   if (match === null) {
     throw new ImageError(
       'INVALID_OPTION',
@@ -174,7 +222,7 @@ export async function verifyImage(directory: string): Promise<VerifiedImage> {
   }
   const listed = new Set(manifest.files.map((file) => file.name));
   if (listed.size !== manifest.files.length) throw tampered('its manifest lists a file twice');
-  for (const bootFile of [manifest.boot.kernel, manifest.boot.initramfs]) {
+  for (const bootFile of bootFiles(manifest.boot)) {
     if (!listed.has(bootFile)) throw tampered(`boot file ${bootFile} is not among the manifest's files`);
   }
   for (const name of await readdir(directory)) {
@@ -215,7 +263,7 @@ export async function findCachedImage(
     throw error;
   }
   for (const entry of entries.sort()) {
-    const match = IMAGE_DIRECTORY.exec(entry);
+    const match = IMAGE_REF_PATTERN.exec(entry);
     if (match?.[1] !== name) continue;
     const directory = join(imagesDirectory, entry);
     const manifest = await readManifest(directory).catch(() => undefined);
@@ -224,7 +272,8 @@ export async function findCachedImage(
   return undefined;
 }
 
-async function readManifest(directory: string): Promise<ImageManifest> {
+/** Reads and schema-checks an image directory's manifest, without hashing its files. */
+export async function readManifest(directory: string): Promise<ImageManifest> {
   const path = join(directory, MANIFEST_FILE_NAME);
   let text: string;
   try {
@@ -260,7 +309,7 @@ async function checkProducedFiles(name: string, directory: string, produced: Pro
   for (const file of await readdir(directory)) {
     if (!declared.has(file)) throw fail(`it wrote ${file} without declaring it`);
   }
-  for (const bootFile of [produced.boot.kernel, produced.boot.initramfs]) {
+  for (const bootFile of bootFiles(produced.boot)) {
     if (!declared.has(bootFile)) throw fail(`boot file ${bootFile} is not one of its files`);
   }
 }
@@ -299,10 +348,16 @@ async function fsyncPath(path: string): Promise<void> {
 }
 
 function imagePaths(directory: string, manifest: ImageManifest): VerifiedImage {
+  const { rootDisk } = manifest.boot;
   return {
     directory,
     manifest: { ...manifest, files: [...manifest.files].sort(compareByName) },
     kernelPath: join(directory, manifest.boot.kernel),
     initramfsPath: join(directory, manifest.boot.initramfs),
+    rootDiskPath: rootDisk === undefined ? null : join(directory, rootDisk.file),
   };
+}
+
+function bootFiles(boot: ImageBoot): string[] {
+  return [boot.kernel, boot.initramfs, ...(boot.rootDisk === undefined ? [] : [boot.rootDisk.file])];
 }

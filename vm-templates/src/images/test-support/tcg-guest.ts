@@ -5,7 +5,7 @@ import { DomainCreateFlags, ErrorNumber, LibvirtError } from '@multiverse/libvir
 import type { Domain, LibvirtClient, LibvirtStream, Network } from '@multiverse/libvirt-ts';
 import { generateDomainXml } from '../../domain-xml/domain-xml.js';
 import { buildVmModel } from '../../domain-xml/vm-model.js';
-import type { VmInstanceFacts } from '../../domain-xml/vm-model.js';
+import type { VmInstanceFacts, VmModel } from '../../domain-xml/vm-model.js';
 import { parseTemplate } from '../../templates/template-loader.js';
 import { element, renderXml } from '../../domain-xml/xml-writer.js';
 import type { VerifiedImage } from '../image-store.js';
@@ -101,7 +101,7 @@ async function destroyDomainQuietly(client: LibvirtClient, domain: Domain): Prom
   }
 }
 
-function guestModel(spec: GuestSpec) {
+function guestModel(spec: GuestSpec): VmModel {
   const { image } = spec;
   const volumes = Object.entries(spec.disks)
     .filter(([, size]) => size !== undefined)
