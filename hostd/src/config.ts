@@ -13,6 +13,8 @@ export interface HostdConfig {
   templatesDir: string | null;
   /** How many booted, paused disposables to keep per disposable template. */
   disposablePool: ReadonlyMap<string, number>;
+  /** Seal the vault after this many seconds without a vault operation; 0: never on idle. */
+  vaultAutoSealSeconds: number;
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
@@ -32,6 +34,13 @@ const configSchema = z.object({
       message: 'must be TEMPLATE=COUNT[,TEMPLATE=COUNT…] (counts 0-99), or none',
     })
     .default('disposable=1'),
+  /** Seconds without a vault operation before it seals itself; 0: never. At most a week. */
+  MULTIVERSE_VAULT_AUTOSEAL_S: z
+    .string()
+    .regex(/^\d{1,6}$/, { message: 'must be a whole number of seconds (0: never seal on idle)' })
+    .default('900')
+    .transform(Number)
+    .refine((seconds) => seconds <= 604_800, { message: 'must be at most 604800 (a week)' }),
 });
 
 export class ConfigError extends Error {
@@ -61,6 +70,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     logLevel: values.MULTIVERSE_LOG_LEVEL,
     templatesDir: values.MULTIVERSE_TEMPLATES_DIR ?? null,
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
+    vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
   };
 }
 

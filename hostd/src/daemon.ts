@@ -17,6 +17,7 @@ import { HostService } from './service/index.js';
 import { openStateDatabase } from './state/index.js';
 import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
+import { DiskSecrets, VaultService } from './vault/index.js';
 import { Disposables, StopReconciler, VmEngine } from './vm-engine/index.js';
 
 /**
@@ -52,6 +53,8 @@ export class HostDaemon {
   private api: ApiServer | undefined;
   private stops: StopReconciler | undefined;
   private disposables: Disposables | undefined;
+  private vault: VaultService | undefined;
+  private diskSecrets: DiskSecrets | undefined;
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
 
@@ -103,6 +106,21 @@ export class HostDaemon {
     });
     // Each recovery is logged by the store; after this no VM's chain is half-changed.
     await disks.recoverAll();
+    // The vault opens sealed (a damaged file is reported by `vault status`, hostd runs on without it); libvirt
+    // holds the LUKS disk keys only while it is unsealed.
+    this.vault = new VaultService({
+      directory: join(this.config.stateDir, 'vault'),
+      autoSealAfterSeconds: this.config.vaultAutoSealSeconds,
+      logger: this.logger.child('vault'),
+    });
+    await this.vault.open();
+    this.diskSecrets = new DiskSecrets({
+      vault: this.vault,
+      libvirt: () => this.session.current,
+      recordPath: join(this.vault.directory, 'libvirt-secrets.json'),
+      logger: this.logger.child('vault'),
+    });
+    this.vault.addFollower(this.diskSecrets);
     const host = { status: () => this.status, libvirt: () => this.session.current };
     const vms = new VmEngine({
       host,
@@ -125,6 +143,7 @@ export class HostDaemon {
       tasks: this.tasks,
       vms,
       disposables: this.disposables,
+      vault: this.vault,
       logger: this.logger.child('service'),
     });
     await this.publishStatus();
@@ -136,6 +155,8 @@ export class HostDaemon {
   async stop(): Promise<void> {
     await this.api?.close();
     await this.tasks?.shutdown(TASK_SHUTDOWN_GRACE_MS);
+    // Sealing takes the disk keys back from libvirt, so it runs while the connection is still up.
+    await this.vault?.close();
     await this.session.stop();
     this.state?.close();
   }
@@ -162,6 +183,8 @@ export class HostDaemon {
       this.accelerator ??= await this.decideAccelerator(client, this.status.hypervisorVersion ?? 'unknown');
       this.status.accelerator = this.accelerator;
       await this.publishStatus();
+      // A restarted libvirtd lost the ephemeral disk secrets; a hostd that died unsealed left some behind.
+      await this.diskSecrets?.libvirtConnected();
       // VMs may have stopped while hostd or libvirtd was down: clean up after them, then refill the pools.
       await this.stops?.attach(client);
       this.disposables?.refillAll();

@@ -8,6 +8,7 @@ import type { ExitCode } from './exit-codes.js';
 import { formatBytesApproximately, formatTime } from './human-units.js';
 import { formatFields, formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
+import { VAULT_COMMANDS } from './vault-commands.js';
 
 export interface ArgumentSpec {
   readonly name: string;
@@ -633,6 +634,7 @@ export const COMMANDS: readonly Command[] = [
     },
     exitCode: (verification) => (verification.ok ? EXIT_CODES.ok : EXIT_CODES.failed),
   }),
+  ...VAULT_COMMANDS,
   {
     kind: 'local',
     group: 'completion',
