@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { ExecFileException } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, lstat, rm } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
@@ -19,6 +20,8 @@ import type { VaultService } from './vault-service.js';
  */
 const KEY_DERIVATION_MS = 100;
 const QEMU_SECRET_ID = 'multiverse-luks-key';
+const CPU_TIMING_FAILURE = 'Unable to get accurate CPU usage';
+const MAX_FORMAT_ATTEMPTS = 10;
 
 export interface EncryptedVolumesOptions {
   readonly vault: VaultService;
@@ -96,40 +99,47 @@ export class EncryptedVolumes {
   }
 
   #format(path: string, sizeBytes: number, passphrase: Buffer): Promise<void> {
-    const qemuImg = this.#options.qemuImg ?? 'qemu-img';
-    return withPassphraseFile(passphrase, (passphraseFile) => {
+    const args = (passphraseFile: string) => [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      `secret,id=${QEMU_SECRET_ID},file=${passphraseFile},format=raw`,
+      '-o',
+      `encrypt.format=luks,encrypt.key-secret=${QEMU_SECRET_ID},encrypt.iter-time=${KEY_DERIVATION_MS}`,
+      path,
+      String(sizeBytes),
+    ];
+    return withPassphraseFile(passphrase, async (passphraseFile) => {
       passphrase.fill(0);
-      const args = [
-        'create',
-        '-q',
-        '-f',
-        'qcow2',
-        '--object',
-        `secret,id=${QEMU_SECRET_ID},file=${passphraseFile},format=raw`,
-        '-o',
-        `encrypt.format=luks,encrypt.key-secret=${QEMU_SECRET_ID},encrypt.iter-time=${KEY_DERIVATION_MS}`,
-        path,
-        String(sizeBytes),
-      ];
-      return new Promise<void>((resolve, reject) => {
-        execFile(qemuImg, args, (error, _stdout, stderr) => {
-          if (error === null) {
-            resolve();
-            return;
-          }
-          reject(
-            new ServiceError(
-              'internal',
-              'ENCRYPTED_VOLUME_CREATE_FAILED',
-              `qemu-img could not create the encrypted volume ${path}: ${stderr.trim() || error.message}`,
-              error.code === 'ENOENT'
-                ? 'install qemu-utils (apt-get install qemu-utils)'
-                : 'check the directory exists and has room, then retry',
-              { cause: error },
-            ),
+      for (let attempt = 1; ; attempt += 1) {
+        const failure = await this.#runQemuImg(args(passphraseFile));
+        if (failure === undefined) return;
+        // qemu-img times its key derivation with the thread's CPU time to pick an iteration count; on a
+        // tick-accounted kernel a short, busy run can measure 0 ms and it gives up: 12 of 45 runs on the loaded
+        // build machine. The message is qemu's own (crypto/pbkdf.c); another try measures again.
+        if (!failure.stderr.includes(CPU_TIMING_FAILURE) || attempt === MAX_FORMAT_ATTEMPTS) {
+          throw new ServiceError(
+            'internal',
+            'ENCRYPTED_VOLUME_CREATE_FAILED',
+            `qemu-img could not create the encrypted volume ${path}: ${failure.stderr.trim() || failure.error.message}`,
+            failure.error.code === 'ENOENT'
+              ? 'install qemu-utils (apt-get install qemu-utils)'
+              : 'check the directory exists and has room, then retry',
+            { cause: failure.error },
           );
-        });
-      });
+        }
+        await rm(path, { force: true });
+      }
+    });
+  }
+
+  #runQemuImg(args: string[]): Promise<{ error: ExecFileException; stderr: string } | undefined> {
+    return new Promise((resolve) => {
+      execFile(this.#options.qemuImg ?? 'qemu-img', args, (error, _stdout, stderr) =>
+        resolve(error === null ? undefined : { error, stderr }),
+      );
     });
   }
 }
