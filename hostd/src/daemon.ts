@@ -11,6 +11,7 @@ import { AuditLog } from './audit/index.js';
 import { DiskStore } from './disks/index.js';
 import type { HostdConfig } from './config.js';
 import { writeFileDurably } from './durable-fs.js';
+import { loadOrCreateHostId } from './host-id.js';
 import { LibvirtSession } from './libvirt-session.js';
 import type { Logger } from './log.js';
 import { HostService } from './service/index.js';
@@ -124,6 +125,7 @@ export class HostDaemon {
     const host = { status: () => this.status, libvirt: () => this.session.current };
     const vms = new VmEngine({
       host,
+      hostId: await loadOrCreateHostId(this.config.stateDir),
       imagesDirectory: this.imagesDirectory,
       templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
       disks,

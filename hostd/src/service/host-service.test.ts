@@ -55,6 +55,9 @@ function domainXml(name: string, metadata: XmlElement | null): string {
   );
 }
 
+/** The host id of the engine under test: VMs whose metadata names it are its own. */
+const HOST_ID = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+
 describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
   let root: string;
   let state: StateDatabase;
@@ -90,6 +93,7 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
       tasks,
       vms: new VmEngine({
         host,
+        hostId: HOST_ID,
         imagesDirectory: join(root, 'images'),
         templatesDirectory: shippedTemplatesDirectory(),
         disks: new DiskStore({ imagesDir: join(root, 'disk-images'), vmsDir: join(root, 'vms') }),
@@ -127,15 +131,19 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
       pinning: 'shared',
       ephemeral: false,
       checkpoints: [],
+      host: HOST_ID,
     };
     const names = {
       ours: `mv-svc-app-${suffix}`,
+      otherHostd: `mv-svc-other-${suffix}`,
       foreign: `mv-svc-foreign-${suffix}`,
       broken: `mv-svc-broken-${suffix}`,
     };
     const broken = element('mv:vm', { 'xmlns:mv': VM_METADATA_NAMESPACE }, element('mv:role', {}, 'wizard'));
     defined.push(await client.domainDefineXml(domainXml(names.ours, vmMetadataElement(metadata))));
     defined.push(await client.domainDefineXml(domainXml(names.foreign, null)));
+    const otherHost = { ...metadata, host: '00000000-0000-4000-8000-000000000000' };
+    defined.push(await client.domainDefineXml(domainXml(names.otherHostd, vmMetadataElement(otherHost))));
     defined.push(await client.domainDefineXml(domainXml(names.broken, broken)));
 
     const { vms } = await service.call(viewer, 'vm.list', {});
@@ -164,8 +172,13 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
       ],
       [false, null, null],
     );
+    // Another hostd's VM (a test's, a benchmark's) is listed with its role, but is not this hostd's.
+    assert.deepEqual(
+      [byName.get(names.otherHostd)?.managed, byName.get(names.otherHostd)?.role],
+      [false, 'app'],
+    );
     const brokenVm = byName.get(names.broken);
-    assert.equal(brokenVm?.managed, true);
+    assert.equal(brokenVm?.managed, false);
     assert.equal(brokenVm?.role, null);
     assert.match(brokenVm?.metadataProblem ?? '', /role/);
   });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
 import type { Checkpoint } from '../disks/index.js';
 import type { TaskRecord } from '../tasks/index.js';
-import type { CreatedVm, DisposableRun, VmInfo } from '../vm-engine/index.js';
+import type { CreatedVm, DisposableRun, VmEngine, VmInfo } from '../vm-engine/index.js';
 import { defineVerb } from './verb.js';
 
 /** Long enough for a Debian guest to run its shutdown; a tiny guest ignores ACPI and is cut off after it. */
@@ -35,7 +35,7 @@ export interface VmSummary {
   readonly stateReason: string;
   readonly vcpus: number;
   readonly memoryBytes: number;
-  /** Whether the domain carries Multiverse's metadata (false: defined outside Multiverse). */
+  /** Whether this hostd manages the VM (false: defined outside Multiverse, or by another hostd). */
   readonly managed: boolean;
   readonly role: string | null;
   readonly template: string | null;
@@ -48,7 +48,7 @@ function isGone(error: unknown): boolean {
   return error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_DOMAIN;
 }
 
-async function describeVm(client: LibvirtClient, domain: Domain): Promise<VmSummary | null> {
+async function describeVm(client: LibvirtClient, domain: Domain, vms: VmEngine): Promise<VmSummary | null> {
   try {
     const [state, info, xml] = await Promise.all([
       client.domainGetState(domain),
@@ -70,7 +70,7 @@ async function describeVm(client: LibvirtClient, domain: Domain): Promise<VmSumm
       stateReason: state.reasonName,
       vcpus: info.virtualCpus,
       memoryBytes: Number(info.maxMemoryKiB) * 1024,
-      managed: metadata !== null || metadataProblem !== null,
+      managed: metadata !== null && vms.owns(metadata),
       role: metadata?.role ?? null,
       template: metadata?.template ?? null,
       metadataProblem,
@@ -86,7 +86,7 @@ export const vmVerbs = {
     summary: 'every VM libvirt knows, with its state, and role and template for Multiverse VMs',
     input: z.strictObject({}),
     target: () => 'host',
-    async run({ host }): Promise<{ vms: VmSummary[] }> {
+    async run({ host, vms: engine }): Promise<{ vms: VmSummary[] }> {
       const client = requireLibvirt(host);
       let domains: Domain[];
       try {
@@ -94,7 +94,7 @@ export const vmVerbs = {
       } catch (error) {
         throw libvirtFailure('listing domains', error);
       }
-      const vms = await Promise.all(domains.map((domain) => describeVm(client, domain)));
+      const vms = await Promise.all(domains.map((domain) => describeVm(client, domain, engine)));
       return {
         vms: vms.filter((vm): vm is VmSummary => vm !== null).sort((a, b) => a.name.localeCompare(b.name)),
       };

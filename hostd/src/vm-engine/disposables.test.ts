@@ -2,14 +2,14 @@
 // console, deletion when the VM stops however it stops (also while hostd is down), networks and the CPU plan.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorNumber, LibvirtClient, LibvirtError } from '@multiverse/libvirt-ts';
-import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
 import type { CpuPlanJson } from '../cpu-plan/index.js';
 import type { VmSummary } from '../service/index.js';
 import { HostdProcess, eventually } from '../testing/hostd-process.js';
+import { prepareTemplates } from '../testing/test-templates.js';
 import type { DisposableRun, VmInfo } from './index.js';
 import { insideNetworkOf } from './vm-networks.js';
 
@@ -25,7 +25,8 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
   }
 
   async function pooledDisposables(): Promise<VmSummary[]> {
-    return (await vms()).filter((vm) => vm.role === 'disposable' && vm.state === 'paused');
+    // Only this hostd's: benchmarks or other tests may run hostds with pools of their own on the same libvirtd.
+    return (await vms()).filter((vm) => vm.managed && vm.role === 'disposable' && vm.state === 'paused');
   }
 
   async function gone(name: string): Promise<boolean> {
@@ -41,32 +42,9 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mv-disposables-'));
     await chmod(root, 0o711);
-    const templatesDir = join(root, 'templates');
-    await mkdir(templatesDir);
-    for (const file of await readdir(shippedTemplatesDirectory())) {
-      await copyFile(join(shippedTemplatesDirectory(), file), join(templatesDir, file));
-    }
-    await writeFile(
-      join(templatesDir, 'scratch.yaml'),
-      [
-        'name: scratch',
-        'description: A tiny offline VM with a private and a volatile volume.',
-        'role: app',
-        'image: tiny',
-        'boot: kernel',
-        'vcpus: 1',
-        'memory: 256MiB',
-        'pinning: shared',
-        'disks:',
-        '  private: 64MiB',
-        '  volatile: 32MiB',
-        'router: none',
-        'autostart: false',
-        'ephemeral: false',
-        'readyTimeout: 60s',
-        '',
-      ].join('\n'),
-    );
+    const templatesDir = await prepareTemplates(root, [
+      { name: 'scratch', privateSize: '64MiB', volatileSize: '32MiB' },
+    ]);
     client = await LibvirtClient.connect('qemu:///system');
     networkExisted = await client
       .networkLookupByName(sysTorInside)

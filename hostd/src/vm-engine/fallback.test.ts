@@ -1,14 +1,14 @@
 // A VM that does not come up gets the fallback VM booted with its disks attached read-only.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
-import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
 import { HostdProcess } from '../testing/hostd-process.js';
+import { prepareTemplates } from '../testing/test-templates.js';
 import type { VmInfo } from './index.js';
 import { fallbackNameOf } from './vm-engine.js';
 
@@ -22,27 +22,9 @@ describe('fallback VM after a failed start (TCG)', { timeout: 300_000 }, () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mv-fallback-'));
     await chmod(root, 0o711);
-    const templatesDir = join(root, 'templates');
-    await mkdir(templatesDir);
-    for (const file of await readdir(shippedTemplatesDirectory())) {
-      await copyFile(join(shippedTemplatesDirectory(), file), join(templatesDir, file));
-    }
-    await writeFile(
-      join(templatesDir, 'impatient.yaml'),
-      [
-        'name: impatient',
-        'role: app',
-        'image: tiny',
-        'boot: kernel',
-        'vcpus: 1',
-        'memory: 256MiB',
-        'disks:',
-        '  private: 16MiB',
-        'router: none',
-        'readyTimeout: 4s',
-        '',
-      ].join('\n'),
-    );
+    const templatesDir = await prepareTemplates(root, [
+      { name: 'impatient', privateSize: '16MiB', readyTimeout: '4s' },
+    ]);
     client = await LibvirtClient.connect('qemu:///system');
     hostd = new HostdProcess({
       root,

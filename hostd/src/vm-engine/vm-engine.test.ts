@@ -6,17 +6,18 @@ import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorNumber, LibvirtClient, LibvirtError } from '@multiverse/libvirt-ts';
-import { readVmMetadata, shippedTemplatesDirectory } from '@multiverse/vm-templates';
+import { readVmMetadata } from '@multiverse/vm-templates';
 import type { AuditEntry, AuditVerification } from '../audit/index.js';
 import type { HostInfo, VmSummary } from '../service/index.js';
 import type { TaskRecord } from '../tasks/index.js';
 import { DiskStore } from '../disks/index.js';
 import type { Checkpoint } from '../disks/index.js';
+import { prepareTemplates } from '../testing/test-templates.js';
 import type { CreatedVm, VmInfo } from './index.js';
 import { readDiskSources } from './domain-facts.js';
 
@@ -82,33 +83,11 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     // mkdtemp makes it 0700; QEMU (user libvirt-qemu) must traverse it to the guest image under the state dir.
     await chmod(root, 0o711);
     runDir = join(root, 'run');
-    // The shipped templates, and one that the tiny image can run with volumes: kernel boot, no root volume.
-    const templatesDir = join(root, 'templates');
-    await mkdir(templatesDir);
-    for (const file of await readdir(shippedTemplatesDirectory())) {
-      await copyFile(join(shippedTemplatesDirectory(), file), join(templatesDir, file));
-    }
-    const scratchTemplate = (name: string, ephemeral: boolean) =>
-      [
-        `name: ${name}`,
-        'description: A tiny offline VM with a private and a volatile volume.',
-        'role: app',
-        'image: tiny',
-        'boot: kernel',
-        'vcpus: 1',
-        'memory: 256MiB',
-        'pinning: shared',
-        'disks:',
-        '  private: 64MiB',
-        '  volatile: 32MiB',
-        'router: none',
-        'autostart: false',
-        `ephemeral: ${ephemeral}`,
-        'readyTimeout: 60s',
-        '',
-      ].join('\n');
-    await writeFile(join(templatesDir, 'scratch.yaml'), scratchTemplate('scratch', false));
-    await writeFile(join(templatesDir, 'throwaway.yaml'), scratchTemplate('throwaway', true));
+    // The shipped templates, and ones the tiny image can run with volumes: kernel boot, no root volume.
+    const templatesDir = await prepareTemplates(root, [
+      { name: 'scratch', privateSize: '64MiB', volatileSize: '32MiB' },
+      { name: 'throwaway', privateSize: '64MiB', volatileSize: '32MiB', ephemeral: true },
+    ]);
     client = await LibvirtClient.connect('qemu:///system');
     hostd = spawn(process.execPath, [hostdScript], {
       env: {

@@ -49,6 +49,11 @@ export interface VmEngineOptions {
   readonly templatesDirectory: string;
   /** The VMs' private and volatile volumes. */
   readonly disks: DiskStore;
+  /**
+   * This hostd's host id, recorded in every VM it makes; VMs with another (or none) are not its own. Default:
+   * a new id, so an engine without a kept id manages only the VMs it makes itself.
+   */
+  readonly hostId?: string;
   readonly logger: Logger;
 }
 
@@ -123,7 +128,11 @@ export class VmEngine {
   /** One change at a time per VM: a start's disk preparation never meets a cleanup after the last stop. */
   private readonly vmLocks = new KeyedMutex();
 
-  constructor(private readonly options: VmEngineOptions) {}
+  private readonly hostId: string;
+
+  constructor(private readonly options: VmEngineOptions) {
+    this.hostId = options.hostId ?? randomUUID();
+  }
 
   /** Defines the VM in libvirt from a template; it stays shut off until started. */
   async create(
@@ -701,6 +710,11 @@ export class VmEngine {
     }
   }
 
+  /** Whether a VM with this metadata is this hostd's own (see VmEngineOptions.hostId). */
+  owns(metadata: VmMetadata): boolean {
+    return metadata.host === this.hostId;
+  }
+
   /** The CPU plan of every defined Multiverse VM, as `mvctl host cpus` shows it. */
   async cpuPlan(): Promise<CpuPlan> {
     const client = requireLibvirt(this.options.host);
@@ -738,7 +752,7 @@ export class VmEngine {
       try {
         const xml = await client.domainGetXmlDesc(domain);
         const metadata = readVmMetadata(xml);
-        if (metadata !== null) managed.push({ domain, metadata, xml });
+        if (metadata !== null && this.owns(metadata)) managed.push({ domain, metadata, xml });
       } catch (error) {
         if (error instanceof DomainXmlError) continue;
         if (error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_DOMAIN) continue;
@@ -772,6 +786,7 @@ export class VmEngine {
       const model = buildVmModel(template, {
         name,
         uuid: facts.uuid,
+        hostId: this.hostId,
         image: `${image.manifest.name}@${image.manifest.id}`,
         kernel: {
           kernelPath: image.kernelPath,
@@ -1153,6 +1168,14 @@ export class VmEngine {
         'VM_NOT_MANAGED',
         `domain ${name} was not made by Multiverse (it has no Multiverse metadata)`,
         'manage it with virsh; hostd only acts on VMs it created',
+      );
+    }
+    if (metadata.host !== this.hostId) {
+      throw new ServiceError(
+        'conflict',
+        'VM_NOT_MANAGED',
+        `VM ${name} belongs to another hostd (host id ${metadata.host ?? 'not recorded'}, this one is ${this.hostId})`,
+        'manage it from the hostd that made it; hostd only acts on its own VMs',
       );
     }
     return { domain, metadata, xml };

@@ -51,6 +51,16 @@ function problemsOf(xml: string): readonly string[] {
 }
 
 describe('VM metadata', () => {
+  it('records the managing hostd when given, and reads metadata made before it was recorded', () => {
+    const host = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+    const withHost = domainWith(renderXml(vmMetadataElement({ ...METADATA, host })));
+    assert.equal(readVmMetadata(withHost)?.host, host);
+    assert.equal(readVmMetadata(domainWith(ours(VALID_BODY)))?.host, undefined);
+    assert.deepEqual(problemsOf(domainWith(ours(VALID_BODY + '<mv:host>not-a-uuid</mv:host>'))), [
+      'host: must be a host id: a UUID in lowercase, got "not-a-uuid"',
+    ]);
+  });
+
   it('round-trips through a domain XML, whatever prefix a writer chose', () => {
     const xml = renderXml(
       element(
@@ -107,7 +117,9 @@ describe('VM metadata', () => {
     [
       'an unknown element',
       `${VALID_BODY}<mv:colour>red</mv:colour>`,
-      ['unknown key "colour"; known keys: role, template, image, router, pinning, ephemeral, checkpoints'],
+      [
+        'unknown key "colour"; known keys: role, template, image, router, pinning, ephemeral, host, checkpoints',
+      ],
     ],
     ['a repeated element', `${VALID_BODY}<mv:role>router</mv:role>`, ['<mv:role> appears more than once']],
     [

@@ -39,7 +39,14 @@ export interface VmMetadata {
   readonly ephemeral: boolean;
   /** Oldest first. */
   readonly checkpoints: readonly VmCheckpoint[];
+  /**
+   * The hostd instance that manages the VM (its host id, a UUID), so that hostds sharing one libvirtd — tests,
+   * benchmarks — never act on each other's VMs. Absent in VMs made before it was recorded.
+   */
+  readonly host?: string;
 }
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const CHECKPOINT_LIMITS = { messageLength: 1024, count: 1000 } as const;
 
@@ -83,6 +90,9 @@ export const vmMetadataSchema = closedObject(
     ),
     pinning: oneOf(PINNING_CLASSES),
     ephemeral: flag(),
+    host: parsedString('a host id: a UUID in lowercase', (text) =>
+      UUID_PATTERN.test(text) ? text : undefined,
+    ).optional(),
     checkpoints: z.array(checkpointSchema, { error: 'a list of checkpoints' }).max(CHECKPOINT_LIMITS.count, {
       error: `a list of at most ${CHECKPOINT_LIMITS.count} checkpoints`,
     }),
@@ -117,6 +127,7 @@ function metadataTree(metadata: VmMetadata, prefix: string, declarations: XmlAtt
     element(mv('router'), {}, metadata.router ?? NO_ROUTER),
     element(mv('pinning'), {}, metadata.pinning),
     element(mv('ephemeral'), {}, String(metadata.ephemeral)),
+    metadata.host !== undefined && element(mv('host'), {}, metadata.host),
     element(
       mv('checkpoints'),
       {},

@@ -55,6 +55,10 @@ export const vmInstanceFactsSchema = closedObject(
     uuid: parsedString('a UUID in lowercase, such as 0f8fad5b-d9cb-469f-a165-70867728950e', (text) =>
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text) ? text : undefined,
     ),
+    /** The managing hostd's host id, recorded in the metadata. */
+    hostId: parsedString('a host id: a UUID in lowercase', (text) =>
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text) ? text : undefined,
+    ).optional(),
     /** Defaults to the template's description. */
     description: freeText(TEMPLATE_LIMITS.descriptionLength).optional(),
     /** The exact image build, resolved from the template's image (and pin, if any). */
@@ -263,6 +267,7 @@ export function buildVmModel(template: VmTemplate, facts: unknown): VmModel {
       pinning: template.pinning,
       ephemeral: template.ephemeral,
       checkpoints: instance.checkpoints,
+      ...(instance.hostId === undefined ? {} : { host: instance.hostId }),
     },
   };
 }

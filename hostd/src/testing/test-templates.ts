@@ -1,0 +1,49 @@
+// Test support: a templates directory holding the shipped templates plus small tiny-image ones of a test's own.
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { shippedTemplatesDirectory } from '@multiverse/vm-templates';
+
+export interface TinyTemplateSpec {
+  readonly name: string;
+  readonly role?: 'app' | 'disposable' | 'utility';
+  /** Volume sizes such as `64MiB`; absent volumes are not made. */
+  readonly privateSize?: string;
+  readonly volatileSize?: string;
+  readonly ephemeral?: boolean;
+  readonly readyTimeout?: string;
+}
+
+/** A kernel-boot template on the tiny image, offline, 1 vCPU and 256 MiB. */
+export function tinyTemplateYaml(spec: TinyTemplateSpec): string {
+  const disks = [
+    ...(spec.privateSize === undefined ? [] : [`  private: ${spec.privateSize}`]),
+    ...(spec.volatileSize === undefined ? [] : [`  volatile: ${spec.volatileSize}`]),
+  ];
+  return [
+    `name: ${spec.name}`,
+    `description: A tiny test VM (${spec.name}).`,
+    `role: ${spec.role ?? 'app'}`,
+    'image: tiny',
+    'boot: kernel',
+    'vcpus: 1',
+    'memory: 256MiB',
+    'pinning: shared',
+    ...(disks.length === 0 ? [] : ['disks:', ...disks]),
+    'router: none',
+    'autostart: false',
+    `ephemeral: ${spec.ephemeral ?? false}`,
+    `readyTimeout: ${spec.readyTimeout ?? '60s'}`,
+    '',
+  ].join('\n');
+}
+
+/** Makes `<root>/templates` with the shipped templates and `extra` ones; returns its path. */
+export async function prepareTemplates(root: string, extra: readonly TinyTemplateSpec[]): Promise<string> {
+  const directory = join(root, 'templates');
+  await mkdir(directory, { recursive: true });
+  for (const file of await readdir(shippedTemplatesDirectory())) {
+    await copyFile(join(shippedTemplatesDirectory(), file), join(directory, file));
+  }
+  for (const spec of extra) await writeFile(join(directory, `${spec.name}.yaml`), tinyTemplateYaml(spec));
+  return directory;
+}
