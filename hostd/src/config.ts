@@ -11,6 +11,8 @@ export interface HostdConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Where VM templates are read from; null: the ones vm-templates ships. */
   templatesDir: string | null;
+  /** Where guest images are built and kept; null: `<stateDir>/images`. */
+  imagesDir: string | null;
   /** How many booted, paused disposables to keep per disposable template. */
   disposablePool: ReadonlyMap<string, number>;
   /** Seal the vault after this many seconds without a vault operation; 0: never on idle. */
@@ -27,6 +29,8 @@ const configSchema = z.object({
   MULTIVERSE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** Where VM templates are read from; unset: the ones vm-templates ships. */
   MULTIVERSE_TEMPLATES_DIR: absolutePath.optional(),
+  /** Where guest images are built and kept; unset: `<stateDir>/images`. */
+  MULTIVERSE_IMAGES_DIR: absolutePath.optional(),
   /** `TEMPLATE=N[,TEMPLATE=N…]`, or `none`. */
   MULTIVERSE_DISPOSABLE_POOL: z
     .string()
@@ -69,6 +73,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     accelerator: values.MULTIVERSE_ACCELERATOR,
     logLevel: values.MULTIVERSE_LOG_LEVEL,
     templatesDir: values.MULTIVERSE_TEMPLATES_DIR ?? null,
+    imagesDir: values.MULTIVERSE_IMAGES_DIR ?? null,
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
     vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
   };

@@ -60,7 +60,7 @@ export class HostDaemon {
   service: HostService | undefined;
 
   private get imagesDirectory(): string {
-    return join(this.config.stateDir, 'images');
+    return this.config.imagesDir ?? join(this.config.stateDir, 'images');
   }
 
   constructor(
@@ -127,6 +127,7 @@ export class HostDaemon {
       host,
       hostId: await loadOrCreateHostId(this.config.stateDir),
       imagesDirectory: this.imagesDirectory,
+      imageCacheDirectory: join(this.config.stateDir, 'image-cache'),
       templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
       disks,
       logger: this.logger.child('vm'),

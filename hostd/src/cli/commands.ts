@@ -8,6 +8,7 @@ import type { ExitCode } from './exit-codes.js';
 import { formatBytesApproximately, formatTime } from './human-units.js';
 import { formatFields, formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
+import { IMAGE_COMMANDS } from './image-commands.js';
 import { VAULT_COMMANDS } from './vault-commands.js';
 
 export interface ArgumentSpec {
@@ -634,6 +635,7 @@ export const COMMANDS: readonly Command[] = [
     },
     exitCode: (verification) => (verification.ok ? EXIT_CODES.ok : EXIT_CODES.failed),
   }),
+  ...IMAGE_COMMANDS,
   ...VAULT_COMMANDS,
   {
     kind: 'local',

@@ -57,6 +57,11 @@ export interface CreateVmDisksRequest {
    * VM without root volume (one that boots a kernel and initramfs, whose volumes are only private and volatile).
    */
   base: string | ImageRef | null;
+  /**
+   * Virtual size of the root overlay, at least the base image's (the guest grows its file system into the
+   * rest); absent or null: the base's size. Costs nothing until the guest writes.
+   */
+  rootSizeBytes?: number | null;
   /** Size of the persistent, checkpointed volume; null for roles that keep nothing (routers, disposables). */
   privateSizeBytes: number | null;
   /** Size of the scratch volume recreated empty at every start; null for none. */
@@ -153,6 +158,10 @@ export class DiskStore {
         ? null
         : assertDiskSize(request.volatileSizeBytes, 'volatile volume');
     const keepUnpinned = request.keepUnpinned == null ? null : assertKeep(request.keepUnpinned, 1);
+    const rootSize =
+      request.rootSizeBytes == null || base === null
+        ? null
+        : assertDiskSize(request.rootSizeBytes, 'root volume');
     if (base === null && privateSize === null && volatileSize === null) {
       throw new DiskError(
         'DISK_OPTIONS_INVALID',
@@ -188,6 +197,7 @@ export class DiskStore {
         vm,
         generation: 0,
         base: base === null ? null : formatImageRef(base),
+        ...(rootSize === null ? {} : { rootSizeBytes: rootSize }),
         volatileSizeBytes: volatileSize,
         keepUnpinned,
         private: privateSize === null ? null : { sizeBytes: privateSize, checkpoints: [], top: firstLayer },
@@ -249,7 +259,7 @@ export class DiskStore {
       await makeTraversableDirectory(layout.runDir);
       if (base !== null) {
         await this.replaceWith(layout.root, (staging) =>
-          this.qemuImg.createOverlay(staging, this.images.pathOf(base)),
+          this.qemuImg.createOverlay(staging, this.images.pathOf(base), manifest.rootSizeBytes ?? undefined),
         );
       }
       let volatile: string | null = null;

@@ -31,6 +31,8 @@ export interface DiskManifest {
   generation: number;
   /** `name@sha256` of the base image the root volume overlays at every start; null: the VM has no root volume. */
   base: string | null;
+  /** Virtual size of the root overlay made at every start; null or absent: the base image's own size. */
+  rootSizeBytes?: number | null;
   volatileSizeBytes: number | null;
   /** Unpinned checkpoints kept after each new checkpoint (older ones are merged away); null: no limit. */
   keepUnpinned: number | null;
@@ -64,6 +66,7 @@ const manifestSchema = z.object({
       { message: 'not NAME@SHA256' },
     )
     .nullable(),
+  rootSizeBytes: z.number().int().positive().nullable().optional(),
   volatileSizeBytes: z.number().int().positive().nullable(),
   keepUnpinned: z.number().int().nonnegative().nullable(),
   private: z

@@ -56,8 +56,10 @@ export class QemuImg {
   }
 
   /** A qcow2 overlay on `backingFile` (stored in the header as given: relative names resolve beside `path`). */
-  async createOverlay(path: string, backingFile: string): Promise<void> {
-    await this.run(['create', '-q', '-f', 'qcow2', '-b', backingFile, '-F', 'qcow2', path]);
+  /** A qcow2 overlay on `backingFile`; `sizeBytes` makes it larger than the backing image (never smaller). */
+  async createOverlay(path: string, backingFile: string, sizeBytes?: number): Promise<void> {
+    const size = sizeBytes === undefined ? [] : [String(sizeBytes)];
+    await this.run(['create', '-q', '-f', 'qcow2', '-b', backingFile, '-F', 'qcow2', path, ...size]);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { auditVerbs } from './audit-verbs.js';
 import { hostVerbs } from './host-verbs.js';
+import { imageVerbs } from './image-verbs.js';
 import { taskVerbs } from './task-verbs.js';
 import { vaultVerbs } from './vault-verbs.js';
 import { vmVerbs } from './vm-verbs.js';
@@ -12,6 +13,7 @@ import { vmVerbs } from './vm-verbs.js';
 export const VERBS = {
   ...hostVerbs,
   ...vmVerbs,
+  ...imageVerbs,
   ...taskVerbs,
   ...auditVerbs,
   ...vaultVerbs,

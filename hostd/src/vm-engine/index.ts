@@ -8,3 +8,4 @@ export { Disposables } from './disposables.js';
 export type { DisposableRun, DisposablesOptions } from './disposables.js';
 export { StopReconciler } from './stop-reconciler.js';
 export type { ConsoleCommandResult } from './console-command.js';
+export type { ImageListing } from './guest-image.js';

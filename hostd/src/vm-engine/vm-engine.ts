@@ -38,13 +38,16 @@ import type { PlacedVm } from './cpu-placement.js';
 import { diskFailure } from './disk-failure.js';
 import { readDiskSources, readDomainFacts } from './domain-facts.js';
 import { ensureNetworks, networkAttachments } from './vm-networks.js';
-import { ensureGuestImage } from './guest-image.js';
+import { buildGuestImageAsTask, ensureGuestImage, listGuestImages, verifyGuestImage } from './guest-image.js';
+import type { ImageListing } from './guest-image.js';
 import { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
 
 export interface VmEngineOptions {
   readonly host: HostFacts;
   /** Where guest images are built and kept (`<stateDir>/images`). */
   readonly imagesDirectory: string;
+  /** Downloads kept between image builds (Debian packages); default `<imagesDirectory>/.cache`. */
+  readonly imageCacheDirectory?: string;
   /** The templates VMs are created from (vm-templates' shipped directory). */
   readonly templatesDirectory: string;
   /** The VMs' private and volatile volumes. */
@@ -153,16 +156,6 @@ export class VmEngine {
       );
     }
     const template = await this.loadTemplate(templateName);
-    if (template.diskBytes.root !== null) {
-      // A root volume overlays a qcow2 base image; the tiny image is a kernel + initramfs, and the disk-boot
-      // Debian image has no builder yet.
-      throw new ServiceError(
-        'conflict',
-        'TEMPLATE_VOLUMES_UNSUPPORTED',
-        `template ${template.name} declares a root volume, which needs a disk image that hostd cannot build yet`,
-        'create VMs from a template with private and volatile volumes only (or none), such as fallback',
-      );
-    }
     const domainType = this.domainType();
     const client = requireLibvirt(this.options.host);
     if ((await this.lookup(client, name)) !== undefined) {
@@ -184,9 +177,11 @@ export class VmEngine {
     let disks: StartDisks = { root: null, private: null, volatile: null };
     if ((await this.diskVmNames()).includes(name)) await this.removeInterruptedCreate(name);
     if (hasVolumes) {
+      const root = await this.rootBase(template, image);
       try {
         await this.options.disks.createVm(name, {
-          base: null,
+          base: root?.base ?? null,
+          rootSizeBytes: root?.sizeBytes ?? null,
           privateSizeBytes: template.diskBytes.private,
           volatileSizeBytes: template.diskBytes.volatile,
         });
@@ -515,14 +510,7 @@ export class VmEngine {
   ): Promise<{ disks: StartDisks; checkpoints: CheckpointRecord[] }> {
     const store = this.options.disks;
     try {
-      if (template.ephemeral) {
-        if ((await store.vmNames()).includes(name)) await store.deleteVm(name);
-        await store.createVm(name, {
-          base: null,
-          privateSizeBytes: template.diskBytes.private,
-          volatileSizeBytes: template.diskBytes.volatile,
-        });
-      }
+      if (template.ephemeral) await this.remakeDisks(name, template);
       const disks = await store.prepareForStart(name);
       const manifest = await store.manifest(name);
       return { disks, checkpoints: manifest.private?.checkpoints ?? [] };
@@ -534,15 +522,21 @@ export class VmEngine {
   /** After a stop: the volatile volume goes, and with an ephemeral template the private one too. */
   private async cleanupDisks(name: string, template: VmTemplate): Promise<void> {
     await this.options.disks.cleanupAfterStop(name);
-    if (template.ephemeral) {
-      await this.options.disks.deleteVm(name);
-      // Recreated empty so the VM keeps disks between runs, as every non-ephemeral VM does.
-      await this.options.disks.createVm(name, {
-        base: null,
-        privateSizeBytes: template.diskBytes.private,
-        volatileSizeBytes: template.diskBytes.volatile,
-      });
-    }
+    // Remade empty so the VM keeps disks between runs, as every non-ephemeral VM does.
+    if (template.ephemeral) await this.remakeDisks(name, template);
+  }
+
+  /** An ephemeral VM's disks made anew on the same base, whatever the last run wrote. */
+  private async remakeDisks(name: string, template: VmTemplate): Promise<void> {
+    const store = this.options.disks;
+    const previous = (await store.vmNames()).includes(name) ? await store.manifest(name) : null;
+    if (previous !== null) await store.deleteVm(name);
+    await store.createVm(name, {
+      base: previous?.base ?? null,
+      rootSizeBytes: previous?.rootSizeBytes ?? null,
+      privateSizeBytes: template.diskBytes.private,
+      volatileSizeBytes: template.diskBytes.volatile,
+    });
   }
 
   private async afterStopQuietly(name: string): Promise<void> {
@@ -553,6 +547,40 @@ export class VmEngine {
         vm: name,
         error: error instanceof Error ? error.message : String(error),
       });
+    }
+  }
+
+  /**
+   * The base a template's root volume overlays: the image's root disk, imported once into the disk store
+   * (content-addressed, read-only; a second import of the same bytes is the same base), and the root overlay's
+   * size — the template's, or the image's own when that is larger.
+   */
+  private async rootBase(
+    template: VmTemplate,
+    image: VerifiedImage,
+  ): Promise<{ base: string; sizeBytes: number } | null> {
+    if (template.diskBytes.root === null) return null;
+    const rootDisk = image.manifest.boot.rootDisk;
+    if (image.rootDiskPath === null || rootDisk === undefined) {
+      throw new ServiceError(
+        'invalid-input',
+        'TEMPLATE_IMAGE_HAS_NO_ROOT',
+        `template ${template.name} declares a root volume, but its image ${image.manifest.name} boots from a kernel and initramfs alone`,
+        'drop the root volume from the template, or use an image with a root disk (debian)',
+      );
+    }
+    try {
+      const ref = await this.options.disks.images.import({
+        name: image.manifest.name,
+        source: image.rootDiskPath,
+        format: 'qcow2',
+      });
+      return {
+        base: `${ref.name}@${ref.sha256}`,
+        sizeBytes: Math.max(template.diskBytes.root, rootDisk.virtualSizeBytes),
+      };
+    } catch (error) {
+      throw diskFailure(`importing the root disk of image ${image.manifest.name}`, error);
     }
   }
 
@@ -708,6 +736,27 @@ export class VmEngine {
     } catch (error) {
       throw libvirtFailure(`opening the console of VM ${name}`, error);
     }
+  }
+
+  buildImageAsTask(tasks: TaskManager, name: string, rebuild: boolean, requestedBy: AuditActor): TaskRecord {
+    return buildGuestImageAsTask(
+      tasks,
+      {
+        name,
+        rebuild,
+        imagesDirectory: this.options.imagesDirectory,
+        cacheDirectory: this.options.imageCacheDirectory ?? join(this.options.imagesDirectory, '.cache'),
+      },
+      requestedBy,
+    );
+  }
+
+  listImages(): Promise<ImageListing> {
+    return listGuestImages(this.options.imagesDirectory);
+  }
+
+  verifyImage(ref: string): Promise<{ ref: string; files: number; verified: true }> {
+    return verifyGuestImage(this.options.imagesDirectory, ref);
   }
 
   /** Whether a VM with this metadata is this hostd's own (see VmEngineOptions.hostId). */
@@ -1189,7 +1238,11 @@ function randomMac(): string {
 }
 
 function declaresVolumes(template: VmTemplate): boolean {
-  return template.diskBytes.private !== null || template.diskBytes.volatile !== null;
+  return (
+    template.diskBytes.root !== null ||
+    template.diskBytes.private !== null ||
+    template.diskBytes.volatile !== null
+  );
 }
 
 function notRunning(name: string): ServiceError {
