@@ -3,3 +3,4 @@ import { runLibvirtCalls } from './libvirt-calls.js';
 
 export const benchmarks: Record<string, () => Promise<void>> = { 'libvirt-calls': runLibvirtCalls };
 benchmarks['onion'] = async () => (await import('./onion-bench.js')).runOnion();
+benchmarks['ssh-jail'] = async () => (await import('./ssh-jail.js')).runSshJail();

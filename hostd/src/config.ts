@@ -17,6 +17,8 @@ export interface HostdConfig {
   disposablePool: ReadonlyMap<string, number>;
   /** Seal the vault after this many seconds without a vault operation; 0: never on idle. */
   vaultAutoSealSeconds: number;
+  /** Where the SSH jail listens; null: no jail listener (its users can still be managed). */
+  jailListen: { host: string; port: number } | null;
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
@@ -45,6 +47,16 @@ const configSchema = z.object({
     .default('900')
     .transform(Number)
     .refine((seconds) => seconds <= 604_800, { message: 'must be at most 604800 (a week)' }),
+  /** `HOST:PORT` (an IPv4 address, `[IPv6]` or localhost) the SSH jail listens on, or `off`. */
+  MULTIVERSE_JAIL_LISTEN: z
+    .string()
+    .regex(/^(off|(\[[0-9a-fA-F:.]+\]|\d{1,3}(\.\d{1,3}){3}|localhost):([1-9]\d{0,4}))$/, {
+      message: 'must be HOST:PORT (e.g. 127.0.0.1:2222, [::1]:2222) or off',
+    })
+    .refine((value) => value === 'off' || Number(value.slice(value.lastIndexOf(':') + 1)) <= 65_535, {
+      message: 'the port must be at most 65535',
+    })
+    .default('127.0.0.1:2222'),
 });
 
 export class ConfigError extends Error {
@@ -76,7 +88,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     imagesDir: values.MULTIVERSE_IMAGES_DIR ?? null,
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
     vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
+    jailListen: parseListenAddress(values.MULTIVERSE_JAIL_LISTEN),
   };
+}
+
+function parseListenAddress(text: string): { host: string; port: number } | null {
+  if (text === 'off') return null;
+  const split = text.lastIndexOf(':');
+  return { host: text.slice(0, split).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(split + 1)) };
 }
 
 function parsePoolSizes(text: string): Map<string, number> {

@@ -19,6 +19,7 @@ import { openStateDatabase } from './state/index.js';
 import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
 import { DiskSecrets, VaultService } from './vault/index.js';
+import { JailFrontDoor } from './jail/index.js';
 import { Disposables, StopReconciler, VmEngine } from './vm-engine/index.js';
 
 /**
@@ -55,6 +56,7 @@ export class HostDaemon {
   private stops: StopReconciler | undefined;
   private disposables: Disposables | undefined;
   private vault: VaultService | undefined;
+  private jail: JailFrontDoor | undefined;
   private diskSecrets: DiskSecrets | undefined;
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
@@ -140,6 +142,7 @@ export class HostDaemon {
       logger: this.logger.child('disposables'),
       poolSizes: this.config.disposablePool,
     });
+    this.jail = this.openJail(audit);
     this.service = new HostService({
       host,
       audit,
@@ -147,15 +150,50 @@ export class HostDaemon {
       vms,
       disposables: this.disposables,
       vault: this.vault,
+      ...(this.jail === undefined ? {} : { jail: this.jail }),
       logger: this.logger.child('service'),
     });
     await this.publishStatus();
     this.api = new ApiServer(this.service, this.logger.child('api'));
     await this.api.listen(socketPath);
+    await this.startJailListener(this.service);
     this.session.start();
   }
 
+  /** The jail's user store; hostd runs on without it (the `user` verbs then say so) rather than not at all. */
+  private openJail(audit: AuditLog): JailFrontDoor | undefined {
+    try {
+      return JailFrontDoor.open({
+        stateDir: this.config.stateDir,
+        runDir: this.config.runDir,
+        audit,
+        logger: this.logger.child('jail'),
+      });
+    } catch (error) {
+      this.logger.error('the SSH jail’s user store cannot open; no jail', {
+        error: (error as Error).message,
+      });
+      return undefined;
+    }
+  }
+
+  /** Local management must not depend on the remote door: a jail that cannot listen is logged, not fatal. */
+  private async startJailListener(service: HostService): Promise<void> {
+    const address = this.config.jailListen;
+    if (this.jail === undefined || address === null) return;
+    try {
+      await this.jail.listen(address, service);
+    } catch (error) {
+      this.logger.error('the SSH jail cannot start; hostd runs without it', {
+        address: `${address.host}:${address.port}`,
+        error: (error as Error).message,
+      });
+    }
+  }
+
   async stop(): Promise<void> {
+    // Jail sessions call the service: they end first.
+    await this.jail?.close();
     await this.api?.close();
     await this.tasks?.shutdown(TASK_SHUTDOWN_GRACE_MS);
     // Sealing takes the disk keys back from libvirt, so it runs while the connection is still up.

@@ -22,6 +22,7 @@ export type {
   ShellCommandOutput,
   ShellCommandResult,
   ShellSessionUser,
+  TerminalLease,
 } from './shell-commands.js';
 export {
   JailCommandRunner,
@@ -65,4 +66,13 @@ export {
   type LineEditorStep,
 } from './line-editing/line-editor.js';
 export { TerminalScreen } from './testing/terminal-screen.js';
+export {
+  OpenSshTerminal,
+  collectOpenSsh,
+  openSshArguments,
+  runOpenSsh,
+  startOpenSsh,
+  type OpenSshLogin,
+  type OpenSshResult,
+} from './testing/openssh-client.js';
 export { JailShellError, type JailShellErrorCode } from './errors.js';

@@ -14,7 +14,8 @@ const DEFAULT_COLUMNS = 80;
  */
 export async function runInterpreterProcess(options: {
   readonly extraOptions?: readonly string[];
-  readonly handler: (args: InterpreterArguments) => ShellCommandHandler;
+  /** May return a promise: the interactive prompt is drawn while it loads. */
+  readonly handler: (args: InterpreterArguments) => ShellCommandHandler | Promise<ShellCommandHandler>;
 }): Promise<never> {
   let args: InterpreterArguments;
   try {
@@ -30,7 +31,7 @@ export async function runInterpreterProcess(options: {
       stdout: (text) => process.stdout.write(text),
       stderr: (text) => process.stderr.write(text),
     };
-    const outcome = await new JailCommandRunner(handler, args.user).runLine(args.exec, output);
+    const outcome = await new JailCommandRunner(await handler, args.user).runLine(args.exec, output);
     return exitAfterOutput(outcome.exitCode);
   }
   if (process.stdin.isTTY) process.stdin.setRawMode(true);
@@ -39,6 +40,15 @@ export async function runInterpreterProcess(options: {
       input: process.stdin,
       write: (text) => process.stdout.write(text),
       columns: terminalColumns,
+      lease: () => ({
+        input: process.stdin,
+        output: process.stdout,
+        release: () => {
+          // The borrower may have left cooked mode on or paused the input.
+          if (process.stdin.isTTY) process.stdin.setRawMode(true);
+          process.stdin.resume();
+        },
+      }),
     },
     user: args.user,
     handler,

@@ -444,6 +444,29 @@ describe('JailSshServer with the OpenSSH client', () => {
     }
   });
 
+  it('lends the terminal to a command: raw keys reach it, and the shell takes over again after', async () => {
+    addUser('kyle');
+    const terminal = await OpenSshTerminal.start(login('kyle', currentCode('kyle')));
+    try {
+      await terminal.waitForCurrentLine('kyle@jail> ');
+      terminal.type('key-codes\r');
+      await terminal.waitFor(/reading keys/);
+      const mark = terminal.received.length;
+      terminal.type('\x03');
+      await terminal.waitFor(/keys 03\r+\n/, 20_000, mark);
+      terminal.type('\x1b[A');
+      await terminal.waitFor(/keys 1b5b41\r+\n/, 20_000, mark);
+      terminal.type('\x1d');
+      await terminal.waitForCurrentLine('kyle@jail> ');
+      terminal.type('whoami\r');
+      await terminal.waitFor(/kyle \(operator\)\r\n/, 20_000, mark);
+      terminal.type('exit\r');
+      assert.equal(await terminal.exited(), 0);
+    } finally {
+      terminal.kill();
+    }
+  });
+
   it('follows window changes: a long line is redrawn for the new width', async () => {
     addUser('walt');
     const terminal = await OpenSshTerminal.start(login('walt', currentCode('walt')), {

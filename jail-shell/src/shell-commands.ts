@@ -20,6 +20,19 @@ export interface ShellCommandDescription {
 export interface ShellCommandOutput {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * In the interactive shell only: hands the terminal to the command (a console) — every key goes to
+   * it, nothing to the line editor — until it calls `release`.
+   */
+  takeTerminal?(): TerminalLease;
+}
+
+/** The session's terminal, lent to one command. */
+export interface TerminalLease {
+  readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  readonly output: NodeJS.WritableStream;
+  /** Gives the terminal back to the shell (raw mode and its input restored). */
+  release(): void;
 }
 
 export type ShellCommandResult = { kind: 'ran'; exitCode: number } | { kind: 'unknown' };

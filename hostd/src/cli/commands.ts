@@ -10,6 +10,7 @@ import { formatFields, formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
 import { IMAGE_COMMANDS } from './image-commands.js';
 import { VAULT_COMMANDS } from './vault-commands.js';
+import { USER_COMMANDS } from './user-commands.js';
 
 export interface ArgumentSpec {
   readonly name: string;
@@ -637,6 +638,7 @@ export const COMMANDS: readonly Command[] = [
   }),
   ...IMAGE_COMMANDS,
   ...VAULT_COMMANDS,
+  ...USER_COMMANDS,
   {
     kind: 'local',
     group: 'completion',

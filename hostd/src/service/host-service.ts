@@ -5,6 +5,7 @@ import type { TaskManager } from '../tasks/index.js';
 import { Disposables } from '../vm-engine/index.js';
 import type { VmEngine } from '../vm-engine/index.js';
 import type { VaultService } from '../vault/index.js';
+import type { JailUserAdministration } from '../jail/index.js';
 import { actorSchema } from './actor.js';
 import type { Actor } from './actor.js';
 import { isAllowed } from './policy.js';
@@ -22,6 +23,8 @@ export interface HostServiceDependencies {
   readonly disposables?: Disposables;
   /** The vault; without it the vault verbs answer VAULT_UNAVAILABLE. */
   readonly vault?: VaultService;
+  /** The SSH jail's users; without it the user verbs answer JAIL_UNAVAILABLE. */
+  readonly jail?: JailUserAdministration;
   readonly logger: Logger;
 }
 
@@ -111,6 +114,7 @@ export class HostService {
           vms: this.deps.vms,
           disposables: this.disposables,
           ...(this.deps.vault === undefined ? {} : { vault: this.deps.vault }),
+          ...(this.deps.jail === undefined ? {} : { jail: this.deps.jail }),
         },
         parsed.data,
       );

@@ -50,6 +50,13 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'vault.get': ['owner'],
   'vault.put': ['owner'],
   'vault.delete': ['owner'],
+  // Who may reach the host over SSH, and as what: the owner's decision alone.
+  'user.add': ['owner'],
+  'user.otp-enroll': ['owner'],
+  'user.list': ['owner'],
+  'user.lock': ['owner'],
+  'user.unlock': ['owner'],
+  'user.delete': ['owner'],
 };
 
 export function isAllowed(role: Role, verb: VerbName): boolean {

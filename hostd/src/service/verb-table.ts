@@ -3,6 +3,7 @@ import { auditVerbs } from './audit-verbs.js';
 import { hostVerbs } from './host-verbs.js';
 import { imageVerbs } from './image-verbs.js';
 import { taskVerbs } from './task-verbs.js';
+import { userVerbs } from './user-verbs.js';
 import { vaultVerbs } from './vault-verbs.js';
 import { vmVerbs } from './vm-verbs.js';
 
@@ -17,6 +18,7 @@ export const VERBS = {
   ...taskVerbs,
   ...auditVerbs,
   ...vaultVerbs,
+  ...userVerbs,
 };
 
 export type VerbName = keyof typeof VERBS;

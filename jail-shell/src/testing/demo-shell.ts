@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // A session interpreter for jail-shell's own tests and demos: the built-ins, plus `echo-argv`, which
 // prints the words it received as JSON so a test can see exactly what the command-line parser made of
-// a line (metacharacters stay literal).
+// a line (metacharacters stay literal), and `key-codes`, which takes the terminal over like a console
+// would and prints every chunk it reads as hex until Ctrl-].
 import { runInterpreterProcess } from '../interpreter-process.js';
-import type { ShellCommandHandler } from '../shell-commands.js';
+import type { ShellCommandHandler, ShellCommandResult, TerminalLease } from '../shell-commands.js';
 
 const demoHandler: ShellCommandHandler = {
   commands: () => [
@@ -13,6 +14,12 @@ const demoHandler: ShellCommandHandler = {
       summary: 'print the words as JSON',
       options: [{ name: 'pretty', takesValue: false }],
     },
+    {
+      words: ['key-codes'],
+      usage: '',
+      summary: 'print the bytes of each key as hex; Ctrl-] ends',
+      options: [],
+    },
   ],
   run: (argv, output) => {
     const [command, ...rest] = argv;
@@ -20,8 +27,25 @@ const demoHandler: ShellCommandHandler = {
       output.stdout(`${JSON.stringify(rest)}\n`);
       return Promise.resolve({ kind: 'ran', exitCode: 0 });
     }
+    if (command === 'key-codes' && output.takeTerminal) return showKeyCodes(output.takeTerminal());
     return Promise.resolve({ kind: 'unknown' });
   },
 };
+
+function showKeyCodes(lease: TerminalLease): Promise<ShellCommandResult> {
+  return new Promise((resolve) => {
+    lease.output.write('reading keys; Ctrl-] ends\r\n');
+    const onData = (chunk: Buffer | string): void => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      lease.output.write(`keys ${bytes.toString('hex')}\r\n`);
+      if (bytes.includes(0x1d)) {
+        lease.input.off('data', onData);
+        lease.release();
+        resolve({ kind: 'ran', exitCode: 0 });
+      }
+    };
+    lease.input.on('data', onData);
+  });
+}
 
 await runInterpreterProcess({ handler: () => demoHandler });
