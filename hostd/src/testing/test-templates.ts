@@ -7,6 +7,7 @@ export interface TinyTemplateSpec {
   readonly name: string;
   readonly role?: 'app' | 'disposable' | 'utility';
   /** Volume sizes such as `64MiB`; absent volumes are not made. */
+  readonly rootSize?: string;
   readonly privateSize?: string;
   readonly volatileSize?: string;
   readonly ephemeral?: boolean;
@@ -16,6 +17,7 @@ export interface TinyTemplateSpec {
 /** A kernel-boot template on the tiny image, offline, 1 vCPU and 256 MiB. */
 export function tinyTemplateYaml(spec: TinyTemplateSpec): string {
   const disks = [
+    ...(spec.rootSize === undefined ? [] : [`  root: ${spec.rootSize}`]),
     ...(spec.privateSize === undefined ? [] : [`  private: ${spec.privateSize}`]),
     ...(spec.volatileSize === undefined ? [] : [`  volatile: ${spec.volatileSize}`]),
   ];
