@@ -43,6 +43,15 @@ describe('hostd config', () => {
     );
   });
 
+  it('bounds the checkpoint chain depth', () => {
+    assert.equal(readConfig({}).maxChainDepth, 16);
+    assert.equal(readConfig({ MULTIVERSE_MAX_CHAIN_DEPTH: '4' }).maxChainDepth, 4);
+    assert.throws(
+      () => readConfig({ MULTIVERSE_MAX_CHAIN_DEPTH: '1' }),
+      /MULTIVERSE_MAX_CHAIN_DEPTH: must be/,
+    );
+  });
+
   it('names every bad variable and what it must be', () => {
     assert.throws(
       () =>

@@ -13,6 +13,8 @@ export interface HostdConfig {
   templatesDir: string | null;
   /** Where guest images are built and kept; null: `<stateDir>/images`. */
   imagesDir: string | null;
+  /** Layers a private volume's chain may have (checkpoints + top); older unpinned ones are merged beyond it. */
+  maxChainDepth: number;
   /** How many booted, paused disposables to keep per disposable template. */
   disposablePool: ReadonlyMap<string, number>;
   /** Seal the vault after this many seconds without a vault operation; 0: never on idle. */
@@ -33,6 +35,15 @@ const configSchema = z.object({
   MULTIVERSE_TEMPLATES_DIR: absolutePath.optional(),
   /** Where guest images are built and kept; unset: `<stateDir>/images`. */
   MULTIVERSE_IMAGES_DIR: absolutePath.optional(),
+  /** 2 to 64 layers; more makes every guest read walk a longer chain. */
+  MULTIVERSE_MAX_CHAIN_DEPTH: z
+    .string()
+    .regex(/^\d{1,2}$/, { message: 'must be a whole number of layers from 2 to 64' })
+    .default('16')
+    .transform(Number)
+    .refine((depth) => depth >= 2 && depth <= 64, {
+      message: 'must be a whole number of layers from 2 to 64',
+    }),
   /** `TEMPLATE=N[,TEMPLATE=N…]`, or `none`. */
   MULTIVERSE_DISPOSABLE_POOL: z
     .string()
@@ -86,6 +97,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     logLevel: values.MULTIVERSE_LOG_LEVEL,
     templatesDir: values.MULTIVERSE_TEMPLATES_DIR ?? null,
     imagesDir: values.MULTIVERSE_IMAGES_DIR ?? null,
+    maxChainDepth: values.MULTIVERSE_MAX_CHAIN_DEPTH,
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
     vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
     jailListen: parseListenAddress(values.MULTIVERSE_JAIL_LISTEN),

@@ -105,6 +105,7 @@ export class HostDaemon {
     const disks = new DiskStore({
       imagesDir: join(this.config.stateDir, 'disk-images'),
       vmsDir: join(this.config.stateDir, 'vms'),
+      maxChainDepth: this.config.maxChainDepth,
       logger: this.logger.child('disks'),
     });
     // Each recovery is logged by the store; after this no VM's chain is half-changed.

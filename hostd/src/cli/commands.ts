@@ -494,6 +494,19 @@ export const COMMANDS: readonly Command[] = [
     followTask: ({ task }) => task.id,
   }),
   remote({
+    group: 'vm',
+    name: 'checkpoint-pin',
+    verb: 'vm.checkpoint-pin',
+    summary: 'pin a checkpoint so pruning (--keep) never merges it away; --unpin undoes it',
+    arguments: [VM_NAME_ARGUMENT, CHECKPOINT_ID_ARGUMENT],
+    options: [{ name: 'unpin', type: 'boolean', description: 'unpin instead' }],
+    input: (positionals, values) => ({
+      ...vmAndCheckpointArguments(positionals, 'vm checkpoint-pin'),
+      pinned: values['unpin'] !== true,
+    }),
+    render: ({ name, id, pinned }) => `checkpoint ${id} of VM ${name} is ${pinned ? 'pinned' : 'unpinned'}\n`,
+  }),
+  remote({
     group: 'task',
     name: 'list',
     verb: 'task.list',

@@ -24,6 +24,7 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'vm.checkpoints': ['owner', 'operator', 'viewer'],
   'vm.revert': ['owner', 'operator'],
   'vm.checkpoint-delete': ['owner', 'operator'],
+  'vm.checkpoint-pin': ['owner', 'operator'],
   // Images are what every VM trusts: only the owner builds them; anyone may see and check them.
   'image.build': ['owner'],
   'image.list': ['owner', 'operator', 'viewer'],

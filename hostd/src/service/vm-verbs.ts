@@ -209,6 +209,13 @@ export const vmVerbs = {
       }),
     }),
   }),
+  'vm.checkpoint-pin': defineVerb({
+    summary: 'pin a checkpoint so pruning never merges it away, or unpin it (also while the VM runs)',
+    input: z.strictObject({ name: vmName, id: checkpointId, pinned: z.boolean().default(true) }),
+    target: (input) => input.name,
+    run: ({ vms }, input): Promise<{ name: string; id: string; pinned: boolean }> =>
+      vms.setCheckpointPinned(input.name, input.id, input.pinned),
+  }),
   'vm.checkpoint-delete': defineVerb({
     summary: 'merge a checkpoint of a stopped VM away without changing the others, as a task',
     input: z.strictObject({ name: vmName, id: checkpointId }),

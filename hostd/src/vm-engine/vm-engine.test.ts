@@ -342,6 +342,18 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
     assert.equal(pinnedAbove.error?.code, 'CHECKPOINT_PINNED_ABOVE');
     const pinnedDelete = await finishedTask(['vm', 'checkpoint-delete', checkpointsName, second.id]);
     assert.equal(pinnedDelete.error?.code, 'CHECKPOINT_PINNED');
+    // Pinning is a flag on the checkpoint, changed in place and mirrored into the domain's metadata.
+    assert.deepEqual(await mvctlJson(['vm', 'checkpoint-pin', checkpointsName, first.id]), {
+      name: checkpointsName,
+      id: first.id,
+      pinned: true,
+    });
+    assert.equal(readVmMetadata(await domainXml())?.checkpoints[0]?.pinned, true);
+    await mvctlJson(['vm', 'checkpoint-pin', checkpointsName, first.id, '--unpin']);
+    assert.deepEqual(
+      (await checkpoints()).map((c) => c.pinned),
+      [false, true],
+    );
 
     const deleted = await finishedTask(['vm', 'checkpoint-delete', checkpointsName, first.id]);
     assert.equal(deleted.state, 'succeeded', JSON.stringify(deleted.error));

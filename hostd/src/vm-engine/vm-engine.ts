@@ -880,6 +880,24 @@ export class VmEngine {
     }
   }
 
+  /** Pins a checkpoint (pruning and `--keep` never merge it away) or unpins it; also while the VM runs. */
+  async setCheckpointPinned(
+    name: string,
+    id: string,
+    pinned: boolean,
+  ): Promise<{ name: string; id: string; pinned: boolean }> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    await this.requirePrivateVolume(name);
+    try {
+      await this.options.disks.setPinned(name, id, pinned);
+    } catch (error) {
+      throw diskFailure(`${pinned ? 'pinning' : 'unpinning'} checkpoint ${id} of VM ${name}`, error);
+    }
+    await this.mirrorCheckpoints(vm);
+    return { name, id, pinned };
+  }
+
   /** The VM's checkpoints, oldest first; also while it runs (listing reads the manifest and file sizes only). */
   async listCheckpoints(name: string): Promise<{ name: string; checkpoints: Checkpoint[] }> {
     const client = requireLibvirt(this.options.host);
