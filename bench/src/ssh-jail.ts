@@ -155,7 +155,13 @@ export async function runSshJail(): Promise<void> {
     const launchSeconds = (performance.now() - launchStarted) / 1000;
     const answered = await Promise.all(
       sessions.map(async ({ user, session }) => {
-        if (!session.running) return false;
+        if (!session.running) {
+          const code = await session.exited;
+          errors.push(
+            `${user}: ssh ended (exit ${code}) before the check: ${JSON.stringify(session.received.slice(-300))}`,
+          );
+          return false;
+        }
         const mark = session.received.length;
         session.type('whoami\r');
         try {
@@ -211,6 +217,8 @@ export async function runSshJail(): Promise<void> {
       },
     ]);
     for (const error of errors.slice(0, 10)) console.log(`session error: ${error}`);
+    if (errors.length > 0)
+      console.log(`hostd's warnings and errors:\n${hostd.log().split('\n').slice(-20).join('\n')}`);
     printFigures('ssh-jail', {
       login_latency_ratio_vs_sshd: Number(headline.toFixed(3)),
       sessions_held: held,
