@@ -1,0 +1,41 @@
+import { DomainCreateFlags } from '@multiverse/libvirt-ts';
+import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
+import type { ReadyAnnouncement } from '@multiverse/vm-templates';
+import { readyLineOn } from './ready-line.js';
+
+/** A tiny guest on TCG reports ready in seconds; a loaded 2-core machine can make that a minute. */
+export const GUEST_READY_TIMEOUT_MS = 120_000;
+
+/**
+ * Attaches the serial console of a domain started paused, resumes it and waits for its READY line — the
+ * way hostd starts a guest, so that the line cannot pass before anyone listens.
+ */
+export async function resumeUntilReady(
+  client: LibvirtClient,
+  domain: Domain,
+  timeoutMs = GUEST_READY_TIMEOUT_MS,
+): Promise<ReadyAnnouncement> {
+  const console = await client.domainOpenConsole(domain);
+  try {
+    const ready = readyLineOn(console, timeoutMs);
+    try {
+      await client.domainResume(domain);
+    } catch (error) {
+      ready.catch(() => undefined); // the console closing below ends it; the resume's error is the one to see
+      throw error;
+    }
+    return await ready;
+  } finally {
+    console.destroy();
+  }
+}
+
+/** Starts a defined, shut-off domain paused, then as `resumeUntilReady`. */
+export async function bootUntilReady(
+  client: LibvirtClient,
+  domain: Domain,
+  timeoutMs = GUEST_READY_TIMEOUT_MS,
+): Promise<ReadyAnnouncement> {
+  await client.domainCreate(domain, DomainCreateFlags.START_PAUSED);
+  return resumeUntilReady(client, domain, timeoutMs);
+}
