@@ -15,7 +15,7 @@ DEBIAN_PACKAGES=(
   libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev
   busybox-static cpio zstd
   zbar-tools libxml2-utils
-  tor curl openssh-client
+  tor curl openssh-client netcat-openbsd
   bubblewrap openssh-server
   nftables tcpdump
   virtinst

@@ -1,5 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { TOR_MODE_SETTING, parseTorMode } from './onion/tor-mode.js';
+import type { TorMode } from './onion/tor-mode.js';
 
 /** hostd's settings, read from MULTIVERSE_* environment variables and validated before anything starts. */
 export interface HostdConfig {
@@ -21,6 +23,10 @@ export interface HostdConfig {
   vaultAutoSealSeconds: number;
   /** Where the SSH jail listens; null: no jail listener (its users can still be managed). */
   jailListen: { host: string; port: number } | null;
+  /** Which tor call-home and onion0 use: hostd's own (started when needed), none, or an existing one. */
+  tor: TorMode;
+  /** A file whose lines are appended to the torrc of hostd's own tor (bridges, a test network); null: none. */
+  torrcExtraPath: string | null;
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
@@ -68,6 +74,8 @@ const configSchema = z.object({
       message: 'the port must be at most 65535',
     })
     .default('127.0.0.1:2222'),
+  MULTIVERSE_TOR: TOR_MODE_SETTING,
+  MULTIVERSE_TORRC_EXTRA: absolutePath.optional(),
 });
 
 export class ConfigError extends Error {
@@ -101,6 +109,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
     vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
     jailListen: parseListenAddress(values.MULTIVERSE_JAIL_LISTEN),
+    tor: parseTorMode(values.MULTIVERSE_TOR),
+    torrcExtraPath: values.MULTIVERSE_TORRC_EXTRA ?? null,
   };
 }
 

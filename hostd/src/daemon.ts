@@ -20,6 +20,7 @@ import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
 import { DiskSecrets, VaultService } from './vault/index.js';
 import { JailFrontDoor } from './jail/index.js';
+import { HostOnion } from './onion/index.js';
 import { Disposables, StopReconciler, VmEngine } from './vm-engine/index.js';
 
 /**
@@ -57,6 +58,7 @@ export class HostDaemon {
   private disposables: Disposables | undefined;
   private vault: VaultService | undefined;
   private jail: JailFrontDoor | undefined;
+  private onion: HostOnion | undefined;
   private diskSecrets: DiskSecrets | undefined;
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
@@ -91,6 +93,7 @@ export class HostDaemon {
     await mkdir(this.imagesDirectory, { recursive: true, mode: IMAGES_DIRECTORY_MODE });
     const socketPath = join(this.config.runDir, API_SOCKET_FILE);
     await refuseIfAnotherHostdAnswers(socketPath);
+    await this.startOnion();
     this.state = openStateDatabase(this.config.stateDir);
     const audit = new AuditLog(this.state.db);
     this.tasks = new TaskManager(this.state.db, audit);
@@ -152,6 +155,7 @@ export class HostDaemon {
       disposables: this.disposables,
       vault: this.vault,
       ...(this.jail === undefined ? {} : { jail: this.jail }),
+      ...(this.onion === undefined ? {} : { onion: this.onion }),
       logger: this.logger.child('service'),
     });
     await this.publishStatus();
@@ -178,6 +182,31 @@ export class HostDaemon {
     }
   }
 
+  /**
+   * Early, so tor bootstraps while the rest of hostd starts (call-home is how the owner reaches a host behind
+   * NAT). Like the jail, a failure is logged, not fatal: the callhome/onion verbs then say so.
+   */
+  private async startOnion(): Promise<void> {
+    try {
+      const onion = new HostOnion(
+        {
+          stateDir: this.config.stateDir,
+          runDir: this.config.runDir,
+          tor: this.config.tor,
+          torrcExtraPath: this.config.torrcExtraPath,
+          jailListen: this.config.jailListen,
+        },
+        this.logger.child('onion'),
+      );
+      await onion.start();
+      this.onion = onion;
+    } catch (error) {
+      this.logger.error('tor, call-home and onion0 cannot start; hostd runs without them', {
+        error: (error as Error).message,
+      });
+    }
+  }
+
   /** Local management must not depend on the remote door: a jail that cannot listen is logged, not fatal. */
   private async startJailListener(service: HostService): Promise<void> {
     const address = this.config.jailListen;
@@ -193,6 +222,8 @@ export class HostDaemon {
   }
 
   async stop(): Promise<void> {
+    // The onion service leads to the jail: withdrawn first.
+    await this.onion?.stop();
     // Jail sessions call the service: they end first.
     await this.jail?.close();
     await this.api?.close();

@@ -11,6 +11,7 @@ import { UsageError } from './usage-error.js';
 import { IMAGE_COMMANDS } from './image-commands.js';
 import { VAULT_COMMANDS } from './vault-commands.js';
 import { USER_COMMANDS } from './user-commands.js';
+import { ONION_COMMANDS } from './onion-commands.js';
 
 export interface ArgumentSpec {
   readonly name: string;
@@ -652,6 +653,7 @@ export const COMMANDS: readonly Command[] = [
   ...IMAGE_COMMANDS,
   ...VAULT_COMMANDS,
   ...USER_COMMANDS,
+  ...ONION_COMMANDS,
   {
     kind: 'local',
     group: 'completion',

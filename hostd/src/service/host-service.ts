@@ -6,6 +6,7 @@ import { Disposables } from '../vm-engine/index.js';
 import type { VmEngine } from '../vm-engine/index.js';
 import type { VaultService } from '../vault/index.js';
 import type { JailUserAdministration } from '../jail/index.js';
+import type { HostOnion } from '../onion/index.js';
 import { actorSchema } from './actor.js';
 import type { Actor } from './actor.js';
 import { isAllowed } from './policy.js';
@@ -23,6 +24,8 @@ export interface HostServiceDependencies {
   readonly disposables?: Disposables;
   /** The vault; without it the vault verbs answer VAULT_UNAVAILABLE. */
   readonly vault?: VaultService;
+  /** hostd's tor, call-home and onion devices; without it their verbs answer ONION_UNAVAILABLE. */
+  readonly onion?: HostOnion;
   /** The SSH jail's users; without it the user verbs answer JAIL_UNAVAILABLE. */
   readonly jail?: JailUserAdministration;
   readonly logger: Logger;
@@ -114,6 +117,7 @@ export class HostService {
           vms: this.deps.vms,
           disposables: this.disposables,
           ...(this.deps.vault === undefined ? {} : { vault: this.deps.vault }),
+          ...(this.deps.onion === undefined ? {} : { onion: this.deps.onion }),
           ...(this.deps.jail === undefined ? {} : { jail: this.deps.jail }),
         },
         parsed.data,

@@ -51,6 +51,17 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'vault.get': ['owner'],
   'vault.put': ['owner'],
   'vault.delete': ['owner'],
+  // Call-home decides who can reach the jail from anywhere, and its output is a device's private key: the
+  // owner's alone, also the status (the address and the devices' names).
+  'callhome.enable': ['owner'],
+  'callhome.disable': ['owner'],
+  'callhome.status': ['owner'],
+  'callhome.add-client': ['owner'],
+  'callhome.remove-client': ['owner'],
+  // An onion device changes the host's network: the owner's. Its status holds no secret (like host info).
+  'onion.up': ['owner'],
+  'onion.down': ['owner'],
+  'onion.status': ['owner', 'operator', 'viewer'],
   // Who may reach the host over SSH, and as what: the owner's decision alone.
   'user.add': ['owner'],
   'user.otp-enroll': ['owner'],

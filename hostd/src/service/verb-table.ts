@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { auditVerbs } from './audit-verbs.js';
 import { hostVerbs } from './host-verbs.js';
+import { onionVerbs } from './onion-verbs.js';
 import { imageVerbs } from './image-verbs.js';
 import { taskVerbs } from './task-verbs.js';
 import { userVerbs } from './user-verbs.js';
@@ -18,6 +19,7 @@ export const VERBS = {
   ...taskVerbs,
   ...auditVerbs,
   ...vaultVerbs,
+  ...onionVerbs,
   ...userVerbs,
 };
 

@@ -6,6 +6,7 @@ import type { TaskManager } from '../tasks/index.js';
 import type { Disposables, VmEngine } from '../vm-engine/index.js';
 import type { VaultService } from '../vault/index.js';
 import type { JailUserAdministration } from '../jail/index.js';
+import type { HostOnion } from '../onion/index.js';
 import type { Actor } from './actor.js';
 
 /** What the daemon knows about itself and its libvirt connection, as the verbs see it. */
@@ -24,6 +25,8 @@ export interface VerbContext {
   readonly disposables: Disposables;
   /** The vault; absent where hostd's service runs without one (tests of other verbs). */
   readonly vault?: VaultService;
+  /** hostd's tor, call-home and onion devices; absent where the service runs without them (tests of other verbs). */
+  readonly onion?: HostOnion;
   /** The SSH jail's users; absent where hostd's service runs without the jail (tests of other verbs). */
   readonly jail?: JailUserAdministration;
 }

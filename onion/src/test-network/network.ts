@@ -16,6 +16,7 @@ import { OWNER_FILE, spawnTorNode, sweepAbandonedNetworks, type TorNodeProcess }
 import {
   NODE_FILES,
   buildTorrc,
+  clientTorrcLines,
   type DirectoryAuthority,
   type NodeTorrc,
   type TestNodeRole,
@@ -95,6 +96,11 @@ export interface TestTorNetwork {
   /** Every tor the network has started so far (authorities, relays, clients). */
   nodes(): readonly TestTorNode[];
   readonly authorities: readonly DirectoryAuthority[];
+  /**
+   * torrc lines that make a tor started elsewhere (hostd's own, through MULTIVERSE_TORRC_EXTRA) a client of
+   * this network: its settings and DirAuthority lines.
+   */
+  readonly clientTorrcLines: readonly string[];
   readonly client: TestTorClient;
   /** Seconds from start until consensus and client bootstrap reached 100%. */
   readonly bootstrapSeconds: number;
@@ -496,6 +502,7 @@ export async function startTestTorNetwork(options: TestTorNetworkOptions = {}): 
           dataDirectory: node.process.dataDirectory,
         })),
       authorities,
+      clientTorrcLines: clientTorrcLines(authorities),
       client,
       bootstrapSeconds,
       addOnionService,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildTorrc, formatDirAuthorityLine, type DirectoryAuthority } from './torrc.js';
+import { buildTorrc, clientTorrcLines, formatDirAuthorityLine, type DirectoryAuthority } from './torrc.js';
 
 const authority: DirectoryAuthority = {
   nickname: 'auth1',
@@ -94,6 +94,16 @@ describe('buildTorrc', () => {
       buildTorrc({ ...common, role: 'client', nickname: 'd', socksPort: 1, networkDisabled: true }),
     );
     assert.ok(disabled.includes('DisableNetwork 1'));
+  });
+
+  it('gives a tor started elsewhere the network settings a client of it has, and nothing of its own', () => {
+    const extra = clientTorrcLines([authority]);
+    const client = lines(buildTorrc({ ...common, role: 'client', nickname: 'c', socksPort: 9150 }));
+    for (const line of extra)
+      assert.ok(client.includes(line), `${line} is what the harness's clients set too`);
+    assert.ok(extra.includes(formatDirAuthorityLine(authority)));
+    assert.ok(extra.includes('TestingTorNetwork 1'));
+    assert.ok(!extra.some((line) => /^(DataDirectory|ControlSocket|SocksPort|Nickname|__Owning)/.test(line)));
   });
 
   it('refuses a relay without its ports', () => {

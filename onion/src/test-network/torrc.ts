@@ -54,6 +54,27 @@ export function formatDirAuthorityLine(authority: DirectoryAuthority): string {
   );
 }
 
+/** What every node of the network sets, whatever its role. */
+const NETWORK_SETTINGS = [
+  'TestingTorNetwork 1',
+  'AssumeReachable 1',
+  'PathsNeededToBuildCircuits 0.67',
+  'TestingDirAuthVoteExit *',
+  'TestingDirAuthVoteHSDir *',
+  'TestingDirAuthVoteGuard *',
+  'TestingMinExitFlagThreshold 0',
+  'V3AuthNIntervalsValid 2',
+  'AddressDisableIPv6 1',
+] as const;
+
+/**
+ * The lines a tor the harness does not start (hostd's own, in a test) adds to its torrc to join the network
+ * as a client: the network's settings and its authorities. It keeps its own DataDirectory, ports and control.
+ */
+export function clientTorrcLines(authorities: readonly DirectoryAuthority[]): string[] {
+  return [...NETWORK_SETTINGS, 'ClientUseIPv6 0', ...authorities.map(formatDirAuthorityLine)];
+}
+
 /**
  * The torrc of one node of a private network on one machine, in the settings found to bootstrap
  * reliably with Debian's tor 0.4.9 (see the package README).
@@ -70,15 +91,7 @@ export function buildTorrc(node: NodeTorrc): string {
     ...(node.onionServiceLog ? [`Log [rend]info file ${file(NODE_FILES.onionServiceLog)}`] : []),
     'SafeLogging 0',
     'ShutdownWaitLength 0',
-    'TestingTorNetwork 1',
-    'AssumeReachable 1',
-    'PathsNeededToBuildCircuits 0.67',
-    'TestingDirAuthVoteExit *',
-    'TestingDirAuthVoteHSDir *',
-    'TestingDirAuthVoteGuard *',
-    'TestingMinExitFlagThreshold 0',
-    'V3AuthNIntervalsValid 2',
-    'AddressDisableIPv6 1',
+    ...NETWORK_SETTINGS,
     `ControlSocket ${file(NODE_FILES.controlSocket)}`,
     'CookieAuthentication 1',
     ...node.authorities.map(formatDirAuthorityLine),

@@ -1,0 +1,10 @@
+export { HostOnion } from './host-onion.js';
+export type { HostOnionSettings } from './host-onion.js';
+export { CALLHOME_VIRTUAL_PORT } from './host-callhome.js';
+export type { CallHomeClientGrant, CallHomeReport, CallHomeReportState } from './host-callhome.js';
+export { CALLHOME_DIRECTORY } from './callhome-store.js';
+export { DEFAULT_DEVICE_NAME } from './host-onion-devices.js';
+export type { OnionDeviceReport, OnionDeviceRequest } from './host-onion-devices.js';
+export type { HostTor, TorState, TorStatusReport } from './host-tor.js';
+export { parseTorMode, describeTorMode } from './tor-mode.js';
+export type { TorMode } from './tor-mode.js';
