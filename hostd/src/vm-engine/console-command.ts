@@ -127,3 +127,24 @@ export function runConsoleCommand(
     console.write(`echo ${begin}; ${commandLine}; echo __MV_END_${nonce}_$?\n`);
   });
 }
+
+/**
+ * Waits until the guest's console shell answers a command, sending it again while it does not: a shell that
+ * starts just after the READY line may discard what was typed before it set up the terminal.
+ */
+export async function whenShellAnswers(
+  console: Duplex,
+  commandLine: string,
+  options: { readonly attempts: number; readonly attemptTimeoutMs: number },
+): Promise<ConsoleCommandResult> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < options.attempts; attempt += 1) {
+    try {
+      return await runConsoleCommand(console, commandLine, { timeoutMs: options.attemptTimeoutMs });
+    } catch (error) {
+      if (!(error instanceof ServiceError) || error.code !== 'GUEST_COMMAND_TIMEOUT') throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}

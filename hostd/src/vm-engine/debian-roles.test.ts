@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorNumber, LibvirtClient, LibvirtError } from '@multiverse/libvirt-ts';
+import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { ListedImage } from '@multiverse/vm-templates';
 import type { TaskRecord } from '../tasks/index.js';
 import { HostdProcess } from '../testing/hostd-process.js';
+import { existingNetworks, removeDomains, removeNetworks } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
 import { runConsoleCommand } from './console-command.js';
 import type { VmInfo } from './index.js';
@@ -24,12 +25,13 @@ const ROLE_VMS = [
   { name: 'mvtest-app', template: 'app', networks: [insideNetworkOf('sys-tor')] },
   { name: 'mvtest-util', template: 'utility', networks: [] },
 ] as const;
+const NETWORKS = [UPLINK_NETWORK, insideNetworkOf('sys-tor')];
 
 describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () => {
   let root: string;
   let hostd: HostdProcess;
   let client: LibvirtClient;
-  const networksBefore = new Set<string>();
+  let networksBefore = new Set<string>();
 
   async function finishedTask(args: string[]): Promise<TaskRecord> {
     const run = await hostd.mvctl([...args, '--json']);
@@ -57,15 +59,7 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
     root = await mkdtemp(join(tmpdir(), 'mv-debian-roles-'));
     await chmod(root, 0o711);
     client = await LibvirtClient.connect('qemu:///system');
-    for (const network of [UPLINK_NETWORK, insideNetworkOf('sys-tor')]) {
-      if (
-        await client.networkLookupByName(network).then(
-          () => true,
-          () => false,
-        )
-      )
-        networksBefore.add(network);
-    }
+    networksBefore = await existingNetworks(client, NETWORKS);
     hostd = new HostdProcess({
       root,
       env: {
@@ -79,22 +73,11 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
 
   after(async () => {
     await hostd.stop();
-    for (const { name } of ROLE_VMS) {
-      const domain = await client.domainLookupByName(name).catch(() => undefined);
-      if (domain === undefined) continue;
-      if (await client.domainIsActive(domain)) await client.domainDestroy(domain).catch(() => {});
-      await client.domainUndefine(domain).catch(() => {});
-    }
-    for (const name of [UPLINK_NETWORK, insideNetworkOf('sys-tor')]) {
-      if (networksBefore.has(name)) continue;
-      try {
-        const network = await client.networkLookupByName(name);
-        if (await client.networkIsActive(network)) await client.networkDestroy(network);
-        await client.networkUndefine(network);
-      } catch (error) {
-        if (!(error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_NETWORK)) throw error;
-      }
-    }
+    await removeDomains(
+      client,
+      ROLE_VMS.map((vm) => vm.name),
+    );
+    await removeNetworks(client, NETWORKS, networksBefore);
     await client.close();
     await rm(root, { recursive: true, force: true });
   });

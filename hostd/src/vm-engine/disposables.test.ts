@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorNumber, LibvirtClient, LibvirtError } from '@multiverse/libvirt-ts';
+import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { CpuPlanJson } from '../cpu-plan/index.js';
 import type { VmSummary } from '../service/index.js';
+import type { TaskRecord } from '../tasks/index.js';
 import { HostdProcess, eventually } from '../testing/hostd-process.js';
+import { existingNetworks, fileGone, removeNetworks } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
 import type { DisposableRun, VmInfo } from './index.js';
 import { insideNetworkOf } from './vm-networks.js';
@@ -17,16 +19,27 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
   let root: string;
   let hostd: HostdProcess;
   let client: LibvirtClient;
-  let networkExisted = false;
+  let networksBefore = new Set<string>();
   const sysTorInside = insideNetworkOf('sys-tor');
 
   async function vms(): Promise<VmSummary[]> {
     return (await hostd.mvctlJson<{ vms: VmSummary[] }>(['vm', 'list'])).vms;
   }
 
+  /**
+   * Only this hostd's (other hostds on the same libvirtd may keep pools), and only those whose preload task
+   * succeeded: a booting VM is briefly paused too, while hostd attaches its console.
+   */
   async function pooledDisposables(): Promise<VmSummary[]> {
-    // Only this hostd's: benchmarks or other tests may run hostds with pools of their own on the same libvirtd.
-    return (await vms()).filter((vm) => vm.managed && vm.role === 'disposable' && vm.state === 'paused');
+    const { tasks } = await hostd.mvctlJson<{ tasks: TaskRecord[] }>(['task', 'list', '--limit', '100']);
+    const preloaded = new Set(
+      tasks
+        .filter((task) => task.kind === 'vm.preload' && task.state === 'succeeded')
+        .map((task) => task.target),
+    );
+    return (await vms()).filter(
+      (vm) => vm.managed && vm.role === 'disposable' && vm.state === 'paused' && preloaded.has(vm.name),
+    );
   }
 
   async function gone(name: string): Promise<boolean> {
@@ -46,10 +59,7 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
       { name: 'scratch', privateSize: '64MiB', volatileSize: '32MiB' },
     ]);
     client = await LibvirtClient.connect('qemu:///system');
-    networkExisted = await client
-      .networkLookupByName(sysTorInside)
-      .then(() => true)
-      .catch(() => false);
+    networksBefore = await existingNetworks(client, [sysTorInside]);
     hostd = new HostdProcess({
       root,
       env: { MULTIVERSE_TEMPLATES_DIR: templatesDir, MULTIVERSE_DISPOSABLE_POOL: 'disposable=1' },
@@ -67,15 +77,7 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
         await client.domainDestroy(domain).catch(() => {});
       await client.domainUndefine(domain).catch(() => {});
     }
-    if (!networkExisted) {
-      try {
-        const network = await client.networkLookupByName(sysTorInside);
-        if (await client.networkIsActive(network)) await client.networkDestroy(network);
-        await client.networkUndefine(network);
-      } catch (error) {
-        if (!(error instanceof LibvirtError && error.code === ErrorNumber.ERR_NO_NETWORK)) throw error;
-      }
-    }
+    await removeNetworks(client, [sysTorInside], networksBefore);
     await client.close();
     await rm(root, { recursive: true, force: true });
   });
@@ -107,7 +109,7 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
       'hello from',
       "it's",
     ]);
-    assert.equal(run.name, pooled.name);
+    assert.equal(run.name, pooled.name, `the pooled VM was not used; hostd log:\n${hostd.log}`);
     assert.equal(run.preloaded, true);
     assert.deepEqual(run.command, { output: "hello from it's\n", exitCode: 0, truncated: false });
     await eventually(`${run.name} deleted`, async () => ((await gone(run.name)) ? true : undefined));
@@ -172,14 +174,7 @@ describe('disposable VMs through a real hostd (TCG)', { timeout: 600_000 }, () =
     assert.ok((await stat(volatile)).isFile());
     const console = await client.domainOpenConsole(await client.domainLookupByName('mvtest-selfstop'));
     console.write('poweroff -f\n');
-    await eventually('the volatile volume removed', async () =>
-      (await stat(volatile).then(
-        () => false,
-        () => true,
-      ))
-        ? true
-        : undefined,
-    );
+    await eventually('the volatile volume removed', () => fileGone(volatile));
     console.destroy();
     assert.equal((await vms()).find((vm) => vm.name === 'mvtest-selfstop')?.state, 'shutoff');
     assert.equal((await hostd.mvctl(['vm', 'delete', 'mvtest-selfstop'])).code, 0);

@@ -6,7 +6,7 @@ import { requireLibvirt } from '../service/libvirt-access.js';
 import { ServiceError } from '../service/service-error.js';
 import type { HostFacts } from '../service/verb.js';
 import type { TaskContext, TaskManager } from '../tasks/index.js';
-import { guestCommandLine, runConsoleCommand } from './console-command.js';
+import { guestCommandLine, runConsoleCommand, whenShellAnswers } from './console-command.js';
 import type { ConsoleCommandResult } from './console-command.js';
 import type { VmEngine } from './vm-engine.js';
 import { isDisposableInstance } from './vm-engine.js';
@@ -32,8 +32,11 @@ export interface DisposablesOptions {
 }
 
 const NAME_ATTEMPTS = 20;
-/** A resumed guest answers its console in milliseconds; this bounds a guest that froze in the pool. */
-const RESUME_PROBE_TIMEOUT_MS = 10_000;
+/** A ready guest answers its console in milliseconds; this bounds one that froze in the pool (10 s in all). */
+const PROBE_ATTEMPTS = 5;
+/** After a failed refill (libvirtd away, disk full…), the pool tries again by itself. */
+const REFILL_RETRY_MS = 30_000;
+const PROBE_ATTEMPT_TIMEOUT_MS = 2_000;
 
 /**
  * Disposable VMs (`vm run`): made from a disposable template under a `disp-N` name, deleted when they stop
@@ -71,6 +74,7 @@ export class Disposables {
       name = await this.freshName();
       await this.options.engine.create(name, templateName, { disposableInstance: true });
       await this.options.engine.start(name, unboundContext());
+      await this.probe(name, 'true');
     }
     const readyAfterSeconds = Math.round(performance.now() - requestedAt) / 1000;
     this.options.logger.info('disposable VM ready', {
@@ -130,8 +134,10 @@ export class Disposables {
       .catch((error: unknown) => {
         this.options.logger.warn('preloading disposables failed; `vm run` boots them on demand meanwhile', {
           template,
+          retryInSeconds: REFILL_RETRY_MS / 1000,
           error: error instanceof Error ? error.message : String(error),
         });
+        setTimeout(() => this.refillInBackground(template), REFILL_RETRY_MS).unref();
       })
       .finally(() => this.refilling.delete(template));
     this.refilling.set(template, refill);
@@ -148,6 +154,9 @@ export class Disposables {
           { kind: 'vm.preload', target: name, requestedBy: HOSTD_ACTOR },
           async (context) => {
             await this.options.engine.start(name, context);
+            // Paused only once its shell answers, so a resumed VM is ready the moment it runs again.
+            context.reportProgress(0.9, 'waiting for the guest shell');
+            await this.probe(name, 'true');
             context.reportProgress(0.95, 'pausing the ready guest');
             await this.options.engine.pause(name);
             return { name };
@@ -187,15 +196,7 @@ export class Disposables {
       this.claimed.add(name);
       try {
         await this.options.engine.resume(name);
-        const console = await this.options.engine.openConsole(name, { force: true });
-        try {
-          const seed = randomBytes(32).toString('hex');
-          await runConsoleCommand(console, `echo ${seed} > /dev/urandom`, {
-            timeoutMs: RESUME_PROBE_TIMEOUT_MS,
-          });
-        } finally {
-          console.destroy();
-        }
+        await this.probe(name, `echo ${randomBytes(32).toString('hex')} > /dev/urandom`);
         return name;
       } catch (error) {
         this.options.logger.warn('a preloaded disposable did not answer; discarding it', {
@@ -208,6 +209,19 @@ export class Disposables {
       }
     }
     return undefined;
+  }
+
+  /** Runs a short command on the VM's console, retried while the shell does not answer yet. */
+  private async probe(name: string, commandLine: string): Promise<void> {
+    const console = await this.options.engine.openConsole(name, { force: true });
+    try {
+      await whenShellAnswers(console, commandLine, {
+        attempts: PROBE_ATTEMPTS,
+        attemptTimeoutMs: PROBE_ATTEMPT_TIMEOUT_MS,
+      });
+    } finally {
+      console.destroy();
+    }
   }
 
   private async freshName(): Promise<string> {

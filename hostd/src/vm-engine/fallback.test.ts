@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import { HostdProcess } from '../testing/hostd-process.js';
+import { removeDomains } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
 import type { VmInfo } from './index.js';
 import { fallbackNameOf } from './vm-engine.js';
@@ -35,12 +36,7 @@ describe('fallback VM after a failed start (TCG)', { timeout: 300_000 }, () => {
 
   after(async () => {
     await hostd.stop();
-    for (const vm of [fallback, name]) {
-      const domain = await client.domainLookupByName(vm).catch(() => undefined);
-      if (domain === undefined) continue;
-      if (await client.domainIsActive(domain)) await client.domainDestroy(domain).catch(() => {});
-      await client.domainUndefine(domain).catch(() => {});
-    }
+    await removeDomains(client, [fallback, name]);
     await client.close();
     await rm(root, { recursive: true, force: true });
   });
