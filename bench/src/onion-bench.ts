@@ -3,15 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  OnionDevice,
-  SocketBridge,
-  createTestNamespace,
-  startLoopbackHttpServer,
-  startTestTorNetwork,
-} from '@multiverse/onion';
+import { OnionDevice, SocketBridge, createTestNamespace, startTestTorNetwork } from '@multiverse/onion';
 import type { DownloadRequest } from './onion-download-child.js';
-import { timeCallHomeReachable, type CallHomeTiming } from './onion-callhome-timing.js';
+import { timeHostdCallHome, type CallHomeTiming } from './onion-callhome-timing.js';
 import { startBulkServer, timedDownload } from './onion-transfer.js';
 import { formatNumber, printFigures, printTable } from './report.js';
 import { Teardown } from './teardown.js';
@@ -39,7 +33,8 @@ interface TransferPath {
 /**
  * Throughput of a 50 MiB download from a loopback server over a private Tor network — through tor's SOCKS
  * port directly, through the SocketBridge, and through the onion0 device from a namespace — and the time
- * from CallHome start (tor already bootstrapped) until an authorized client reaches the new onion service.
+ * from spawning hostd (call-home enabled) until an authorized client reaches the SSH jail through the onion
+ * address.
  */
 export async function runOnion(): Promise<void> {
   const teardown = new Teardown();
@@ -99,26 +94,12 @@ export async function runOnion(): Promise<void> {
     ];
     const throughput = await measureTransfers(paths, control, bulk.port, warmUp.port);
 
-    const web = await startLoopbackHttpServer('onion-bench');
-    teardown.defer('close the web server', () => web.close());
-    const serviceTor = await network.startClient({ nickname: 'callhome' });
-    const authRoot = await mkdtemp(join(tmpdir(), 'mvbench-client-auth-'));
-    teardown.defer('remove the client-auth directory', () => rm(authRoot, { recursive: true, force: true }));
-    // tor checks its whole configuration on every SETCONF: a ClientOnionAuthDir that is gone would make the
-    // device's teardown (which removes its listeners) fail.
-    teardown.defer('unset ClientOnionAuthDir', () => control.resetConf({ ClientOnionAuthDir: null }));
-    const callHome: CallHomeTiming[] = [];
-    for (let round = 0; round < CALLHOME_ROUNDS; round++) {
-      callHome.push(
-        await timeCallHomeReachable({
-          serviceTor,
-          clientControl: control,
-          clientProxy: socks,
-          web,
-          authDirectory: join(authRoot, `round-${round}`),
-        }),
-      );
-    }
+    const callHome = await timeHostdCallHome({
+      network,
+      clientControl: control,
+      rounds: CALLHOME_ROUNDS,
+      teardown,
+    });
     report(throughput, callHome, { bootstrapSeconds: network.bootstrapSeconds, loadAtStart });
   } finally {
     await teardown.run().catch((error: unknown) => {
@@ -180,12 +161,13 @@ function report(
     })),
   );
   printTable(
-    'call-home: seconds from CallHome.start() (tor bootstrapped, new key) until …',
+    'call-home: seconds from spawning hostd (call-home enabled, its tor started from its data directory) until …',
     callHome.map((timing, index) => ({
       label: `round ${index + 1}`,
       values: {
+        'hostd answered': timing.answeredSeconds,
         'descriptor uploaded': timing.publishedSeconds,
-        'client reached it': timing.reachableSeconds,
+        'client read the SSH banner': timing.reachableSeconds,
       },
     })),
   );

@@ -1,72 +1,153 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CallHome,
-  MemoryOnionServiceKeyStore,
-  Socks5Error,
-  connectThroughSocks5,
-  httpGetOverSocket,
-  type LoopbackHttpServer,
-  type SocksProxyEndpoint,
-  type TestTorClient,
-  type TorControlClient,
-} from '@multiverse/onion';
+import { Socks5Error, connectThroughSocks5 } from '@multiverse/onion';
+import type { SocksProxyEndpoint, TestTorNetwork, TorControlClient } from '@multiverse/onion';
+import { BenchHostd } from './bench-hostd.js';
+import type { Teardown } from './teardown.js';
 
 export interface CallHomeTiming {
-  /** From start() until tor reported the descriptor uploaded. */
+  /** From spawning hostd until it answered mvctl. */
+  readonly answeredSeconds: number;
+  /** From spawning hostd until its tor reported the descriptor uploaded. */
   readonly publishedSeconds: number;
-  /** From start() until a client holding the auth line got an HTTP answer through the onion address. */
+  /** From spawning hostd until an authorized client read the SSH jail's banner through the onion address. */
   readonly reachableSeconds: number;
 }
 
-/**
- * Publishes a new service (a new key, so nothing is cached anywhere) through an already bootstrapped tor and
- * times how long until an authorized client reaches it. The client's key goes in place before the clock
- * starts; the client dials once call-home reports the descriptor uploaded, as a person told "it is up" would.
- */
-export async function timeCallHomeReachable(context: {
-  readonly serviceTor: TestTorClient;
-  readonly clientControl: TorControlClient;
-  readonly clientProxy: SocksProxyEndpoint;
-  readonly web: LoopbackHttpServer;
-  /** A fresh directory for this run's ClientOnionAuthDir (tor rereads the keys when the option changes). */
-  readonly authDirectory: string;
-}): Promise<CallHomeTiming> {
-  const home = new CallHome({
-    connect: () => context.serviceTor.openControl(),
-    keyStore: new MemoryOnionServiceKeyStore(),
-    ports: [{ virtualPort: 80, target: { host: '127.0.0.1', port: context.web.port } }],
-    republishAfterMs: 20_000,
-  });
-  try {
-    const client = await home.addClient('bench');
-    await mkdir(context.authDirectory, { recursive: true, mode: 0o700 });
-    await writeFile(join(context.authDirectory, 'bench.auth_private'), `${client.authLine}\n`, {
-      mode: 0o600,
-    });
-    await context.clientControl.setConf({ ClientOnionAuthDir: context.authDirectory });
+interface CallHomeStatus {
+  readonly published: boolean;
+  readonly onionAddress: string | null;
+  readonly lastUploadAt: string | null;
+}
 
+/**
+ * hostd with call-home enabled, started again and again: each round times the spawn of the hostd process until
+ * a client holding the device's auth line reads the SSH jail's banner through the onion address. hostd's own tor
+ * joins the private network through MULTIVERSE_TORRC_EXTRA and starts from its data directory (cached
+ * consensus), as after a reboot. Before each round the client tor forgets what it knew of onion services
+ * (NEWNYM), so it fetches the new descriptor like a device that has not connected since. The client dials once
+ * hostd reports the descriptor uploaded: one that dials earlier can fetch the previous run's descriptor from
+ * the HSDirs (its introduction points died with the old tor), and tor then took up to three minutes to try
+ * again (seen in one round of three when the bench dialled from the start).
+ */
+export async function timeHostdCallHome(context: {
+  readonly network: TestTorNetwork;
+  readonly clientControl: TorControlClient;
+  readonly rounds: number;
+  readonly teardown: Teardown;
+}): Promise<CallHomeTiming[]> {
+  const { network, clientControl, teardown } = context;
+  const root = await mkdtemp(join(tmpdir(), 'mvbench-callhome-'));
+  teardown.defer('remove the call-home hostd directory', () => rm(root, { recursive: true, force: true }));
+  // hostd's tor runs as debian-tor, which must reach its data directory under root.
+  await chmod(root, 0o711);
+  const extra = join(root, 'torrc-extra');
+  await writeFile(extra, `${network.clientTorrcLines.join('\n')}\n`);
+  const hostd = new BenchHostd(root, {
+    MULTIVERSE_LIBVIRT_URI: 'test:///default',
+    MULTIVERSE_DISPOSABLE_POOL: 'none',
+    MULTIVERSE_JAIL_LISTEN: `127.0.0.1:${await freePort()}`,
+    MULTIVERSE_TOR: 'own',
+    MULTIVERSE_TORRC_EXTRA: extra,
+  });
+  teardown.defer('stop the call-home hostd', () => hostd.stop());
+  const proxy = { host: network.client.socksHost, port: network.client.socksPort };
+
+  // Once, untimed: authorize the bench's client, enable call-home, see it through.
+  await hostd.start();
+  const grant = (
+    await hostd.mvctlJson<{ authLine: string; onionAddress: string }>(['callhome', 'add-client', 'bench'])
+  ).value;
+  const authDirectory = join(root, 'client-auth');
+  await mkdir(authDirectory, { mode: 0o700 });
+  await writeFile(join(authDirectory, 'bench.auth_private'), `${grant.authLine}\n`, { mode: 0o600 });
+  await clientControl.setConf({ ClientOnionAuthDir: authDirectory });
+  // tor checks its whole configuration on every SETCONF: a ClientOnionAuthDir that is gone would make later
+  // changes to the client (the onion0 teardown) fail.
+  teardown.defer('unset ClientOnionAuthDir', () => clientControl.resetConf({ ClientOnionAuthDir: null }));
+  await hostd.mvctlJson(['callhome', 'enable']);
+  await readBanner(proxy, grant.onionAddress, Date.now() + 300_000);
+  await hostd.stop();
+
+  const timings: CallHomeTiming[] = [];
+  for (let round = 0; round < context.rounds; round++) {
+    await clientControl.signal('NEWNYM');
+    // NEWNYM is rate-limited to one every 10 s; the client also needs the signal handled before the clock starts.
+    await sleep(10_000);
+    const spawnedAt = Date.now();
     const start = process.hrtime.bigint();
     const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
-    await home.start();
-    await home.waitUntilPublished(180_000);
-    const publishedSeconds = elapsed();
-    for (;;) {
-      try {
-        const socket = await connectThroughSocks5(context.clientProxy, {
-          host: client.onionAddress,
-          port: 80,
-        });
-        const response = await httpGetOverSocket(socket, client.onionAddress);
-        if (response.body !== context.web.body) throw new Error('another server answered');
-        return { publishedSeconds, reachableSeconds: elapsed() };
-      } catch (error) {
-        if (!(error instanceof Socks5Error) || elapsed() > 300) throw error;
-        await sleep(250);
-      }
+    await hostd.start();
+    const answeredSeconds = elapsed();
+    let status = (await hostd.mvctlJson<CallHomeStatus>(['callhome', 'status'])).value;
+    while (!status.published) {
+      if (elapsed() > 300) throw new Error('hostd did not publish the service within 300 s');
+      await sleep(100);
+      status = (await hostd.mvctlJson<CallHomeStatus>(['callhome', 'status'])).value;
     }
-  } finally {
-    await home.stop();
+    await readBanner(proxy, grant.onionAddress, Date.now() + 300_000);
+    const reachableSeconds = elapsed();
+    if (status.onionAddress !== grant.onionAddress) {
+      throw new Error(`hostd published ${status.onionAddress ?? 'nothing'}, not ${grant.onionAddress}`);
+    }
+    const publishedSeconds =
+      status.lastUploadAt === null ? Number.NaN : (Date.parse(status.lastUploadAt) - spawnedAt) / 1000;
+    timings.push({ answeredSeconds, publishedSeconds, reachableSeconds });
+    await hostd.stop();
   }
+  return timings;
+}
+
+/** Dials the onion address until the SSH jail's identification line comes back. */
+async function readBanner(
+  proxy: SocksProxyEndpoint,
+  onionAddress: string,
+  deadline: number,
+): Promise<string> {
+  for (;;) {
+    let socket: Socket;
+    try {
+      socket = await connectThroughSocks5(proxy, { host: onionAddress, port: 22 }, { timeoutMs: 60_000 });
+    } catch (error) {
+      if (!(error instanceof Socks5Error) || Date.now() > deadline) throw error;
+      await sleep(250);
+      continue;
+    }
+    const banner = await firstLine(socket);
+    if (!banner.startsWith('SSH-2.0-')) throw new Error(`not an SSH server behind the address: ${banner}`);
+    return banner;
+  }
+}
+
+function firstLine(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (received.includes('\n')) {
+        socket.destroy();
+        resolve(received.split(/\r?\n/)[0] ?? '');
+      }
+    });
+    socket.once('error', reject);
+    socket.once('close', () => resolve(received));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }

@@ -6,7 +6,8 @@ import { isOnionServiceId } from '../control/onion-service.js';
 /**
  * An onion service's identity: the v3 address and the key that proves it, in the form tor's ADD_ONION takes
  * (`ED25519-V3:<base64 of the 64-byte expanded secret key>`). Whoever holds `privateKey` can publish the
- * address: keep it in the vault.
+ * address: keep it where only root reads it (hostd: `<stateDir>/callhome/`, outside the vault, so the owner can
+ * reach a sealed host).
  */
 export interface OnionServiceKey {
   /** The address without ".onion". */
@@ -15,7 +16,7 @@ export interface OnionServiceKey {
   readonly privateKey: string;
 }
 
-/** Where call-home keeps its service key between runs (hostd backs it by the key vault). */
+/** Where call-home keeps its service key between runs (hostd: a 0600 file in its state directory). */
 export interface OnionServiceKeyStore {
   load(): Promise<OnionServiceKey | undefined>;
   save(key: OnionServiceKey): Promise<void>;
