@@ -2,6 +2,7 @@ import { TASK_ID_PATTERN, TASK_STATES } from '../tasks/index.js';
 import type { VerbName, VerbOutput } from '../service/index.js';
 import { renderCpuPlan } from '../cpu-plan/index.js';
 import { bashCompletionScript } from './completion.js';
+import type { CommandInputContext } from './command-input.js';
 import type { OptionSpec } from './command-options.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { ExitCode } from './exit-codes.js';
@@ -34,10 +35,11 @@ interface CommandBase {
 export interface RemoteCommand<Name extends VerbName = VerbName> extends CommandBase {
   readonly kind: 'remote';
   readonly verb: Name;
-  /** May read local files first (`vault unseal SHARE-FILE`): then it returns a promise. */
+  /** May read local files first (`vault unseal SHARE-FILE`), or ask (`context`): then it returns a promise. */
   input(
     positionals: readonly string[],
     values: ParsedValues,
+    context: CommandInputContext,
   ): Record<string, unknown> | Promise<Record<string, unknown>>;
   /**
    * Local work once hostd has answered, before anything is printed (`vault init` writes the share files):
@@ -209,7 +211,13 @@ export const COMMANDS: readonly Command[] = [
         vms.map((vm) => [
           vm.name,
           vm.state,
-          vm.metadataProblem !== null ? 'invalid!' : (vm.role ?? '-'),
+          vm.metadataProblem !== null
+            ? 'invalid!'
+            : vm.role === null
+              ? '-'
+              : vm.managed
+                ? vm.role
+                : `${vm.role} (other hostd)`,
           vm.template ?? '-',
           String(vm.vcpus),
           formatBytesApproximately(vm.memoryBytes),
@@ -221,7 +229,7 @@ export const COMMANDS: readonly Command[] = [
           (vm) =>
             `\n${vm.name}: Multiverse metadata is invalid:\n  ${vm.metadataProblem?.split('\n').join('\n  ')}\n`,
         );
-      const foreign = vms.some((vm) => !vm.managed)
+      const foreign = vms.some((vm) => vm.role === null && vm.metadataProblem === null)
         ? '\nrole "-": a domain defined outside Multiverse\n'
         : '';
       return table + problems.join('') + foreign;

@@ -20,6 +20,7 @@ import type { Checkpoint } from '../disks/index.js';
 import { prepareTemplates } from '../testing/test-templates.js';
 import type { CreatedVm, VmInfo } from './index.js';
 import { readDiskSources } from './domain-facts.js';
+import { fallbackNameOf } from './vm-engine.js';
 
 const hostdScript = new URL('../main.js', import.meta.url).pathname;
 const mvctlScript = new URL('../cli/mvctl.js', import.meta.url).pathname;
@@ -114,7 +115,11 @@ describe('vm create/start/stop/delete through a real hostd (TCG)', { timeout: 30
 
   after(async () => {
     const failures: unknown[] = [];
-    for (const name of [vmName, otherName, volumesName, checkpointsName, ephemeralName])
+    // With the fallback VM a failed start would have booted for each.
+    for (const name of [vmName, otherName, volumesName, checkpointsName, ephemeralName].flatMap((vm) => [
+      vm,
+      fallbackNameOf(vm),
+    ]))
       await removeDomain(name).catch((error) => failures.push(error));
     const child = hostd;
     if (child !== undefined && child.exitCode === null) {
