@@ -13,6 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { Domain } from '@multiverse/libvirt-ts';
 import { element, renderXml, vmMetadataElement } from '@multiverse/vm-templates';
+import { loadOrCreateHostId } from '../host-id.js';
 import { AuditLog } from '../audit/index.js';
 import { openStateDatabase } from '../state/index.js';
 import { TaskManager } from '../tasks/index.js';
@@ -109,7 +110,10 @@ describe('mvctl against a real hostd process', () => {
     state.close();
 
     client = await LibvirtClient.connect('qemu:///system');
+    // The VM is this hostd's: its metadata names the host id the hostd will find in its state directory.
+    const hostId = await loadOrCreateHostId(stateDir);
     const metadata = vmMetadataElement({
+      host: hostId,
       role: 'router',
       template: 'router-tor',
       image: { name: 'tiny', sha256: 'b'.repeat(64) },
