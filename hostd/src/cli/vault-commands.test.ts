@@ -3,24 +3,13 @@
 // hostd restarted comes back sealed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditEntry } from '../audit/index.js';
+import { HostdProcess } from '../testing/hostd-process.js';
+import type { MvctlRun } from '../testing/hostd-process.js';
 import type { VaultStatusReport } from '../vault/index.js';
-
-const hostdScript = new URL('../main.js', import.meta.url).pathname;
-const mvctlScript = new URL('./mvctl.js', import.meta.url).pathname;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** The data lines of a share's text (`1: 0409 6KM7 …`), without the line numbers: what must stay secret. */
 function shareLines(text: string): string[] {
@@ -32,31 +21,15 @@ function shareLines(text: string): string[] {
 
 describe('mvctl vault against a real hostd', { timeout: 120_000 }, () => {
   let root: string;
-  let stateDir: string;
-  let runDir: string;
-  let hostd: ChildProcess | undefined;
-  let hostdLog = '';
+  let hostd: HostdProcess;
 
-  function mvctl(args: string[], stdin?: string | Buffer): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [mvctlScript, ...args], {
-        cwd: root,
-        env: { ...process.env, MULTIVERSE_RUN_DIR: runDir },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(stdin ?? '');
-    });
+  function mvctl(args: string[], stdin?: string | Buffer): Promise<MvctlRun> {
+    return hostd.mvctl(args, { cwd: root, ...(stdin === undefined ? {} : { stdin }) });
   }
 
   async function ok(args: string[], stdin?: string | Buffer): Promise<string> {
     const run = await mvctl(args, stdin);
-    assert.equal(run.code, 0, `mvctl ${args.join(' ')}: ${run.stderr}\nhostd log:\n${hostdLog}`);
+    assert.equal(run.code, 0, `mvctl ${args.join(' ')}: ${run.stderr}\nhostd log:\n${hostd.log}`);
     return run.stdout;
   }
 
@@ -64,49 +37,18 @@ describe('mvctl vault against a real hostd', { timeout: 120_000 }, () => {
     return JSON.parse(await ok(['vault', 'status', '--json'])) as VaultStatusReport;
   }
 
-  async function startHostd(): Promise<void> {
-    const child = spawn(process.execPath, [hostdScript], {
-      env: {
-        ...process.env,
-        MULTIVERSE_STATE_DIR: stateDir,
-        MULTIVERSE_RUN_DIR: runDir,
-        MULTIVERSE_ACCELERATOR: 'tcg',
-        MULTIVERSE_DISPOSABLE_POOL: 'none',
-        MULTIVERSE_VAULT_AUTOSEAL_S: '0',
-        // Other hostd tests may run beside this one: no listener on a fixed port.
-        MULTIVERSE_JAIL_LISTEN: 'off',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    hostd = child;
-    child.stderr?.on('data', (chunk: Buffer) => (hostdLog += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      assert.equal(child.exitCode, null, `hostd exited at start:\n${hostdLog}`);
-      if ((await mvctl(['vault', 'status', '--json'])).code === 0) return;
-      assert.ok(Date.now() < deadline, `hostd did not answer in time:\n${hostdLog}`);
-      await sleep(100);
-    }
-  }
-
-  async function stopHostd(): Promise<void> {
-    const child = hostd;
-    hostd = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0, hostdLog);
-  }
-
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mv-vault-cli-'));
-    stateDir = join(root, 'state');
-    runDir = join(root, 'run');
-    await startHostd();
+    hostd = new HostdProcess({
+      root,
+      // No idle sealing while a test waits on something else.
+      env: { MULTIVERSE_DISPOSABLE_POOL: 'none', MULTIVERSE_VAULT_AUTOSEAL_S: '0' },
+    });
+    await hostd.start();
   });
 
   after(async () => {
-    if (hostd !== undefined && hostd.exitCode === null) hostd.kill('SIGKILL');
+    await hostd.stop('SIGKILL');
     await rm(root, { recursive: true, force: true });
   });
 
@@ -261,8 +203,8 @@ describe('mvctl vault against a real hostd', { timeout: 120_000 }, () => {
     assert.match(stale.stderr, /REKEY_NOT_PENDING/);
     assert.match(await ok(['vault', 'rotate']), /^master key rotated: 2 entries re-encrypted/m);
 
-    await stopHostd();
-    await startHostd();
+    assert.equal(await hostd.stop(), 0, hostd.log);
+    await hostd.start();
     assert.equal((await vaultStatus()).state, 'sealed');
     const old = await mvctl(['vault', 'unseal', 'shares/share-1-1-alice.txt']);
     assert.equal(old.code, 1);

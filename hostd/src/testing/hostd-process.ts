@@ -1,6 +1,6 @@
 // Test support: a real hostd process on private state and run directories, and mvctl calls against it.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,26 +65,37 @@ export class HostdProcess {
     }
   }
 
-  /** Stops hostd: SIGTERM for a clean stop, SIGKILL to test what a crash leaves. */
-  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  /**
+   * Stops hostd: SIGTERM for a clean stop, SIGKILL to test what a crash leaves. Resolves with its exit code
+   * (null when a signal ended it, or it was not running).
+   */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<number | null> {
     const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return null;
+    const exited = once(child, 'exit') as Promise<[number | null]>;
     child.kill(signal);
-    await exited;
+    const [code] = await exited;
+    return code;
   }
 
-  mvctl(args: readonly string[]): Promise<MvctlRun> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [mvctlScript, ...args],
-        { env: { ...process.env, MULTIVERSE_RUN_DIR: this.runDir }, maxBuffer: 16 * 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-          resolve({ code, stdout, stderr });
-        },
-      );
+  /** One mvctl call; `stdin` is what it reads (nothing by default), `cwd` where relative paths start. */
+  mvctl(
+    args: readonly string[],
+    options: { readonly stdin?: string | Buffer; readonly cwd?: string } = {},
+  ): Promise<MvctlRun> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [mvctlScript, ...args], {
+        env: { ...process.env, MULTIVERSE_RUN_DIR: this.runDir },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      child.stdin.end(options.stdin ?? '');
     });
   }
 
