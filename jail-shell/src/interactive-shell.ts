@@ -5,6 +5,7 @@ import { LineEditor } from './line-editing/line-editor.js';
 import type {
   ShellCommandHandler,
   ShellCommandOutput,
+  ShellQuestion,
   ShellSessionUser,
   TerminalLease,
 } from './shell-commands.js';
@@ -59,15 +60,59 @@ export function runInteractiveShell(options: {
     finished = true;
     resolveExit(exitCode);
   };
+  /** Wakes a question waiting for keys (or for the input's end). */
+  let keysArrived: (() => void) | undefined;
+  const wakeQuestion = (): void => {
+    const wake = keysArrived;
+    keysArrived = undefined;
+    wake?.();
+  };
+  /** Whether the running command asked anything: then the keys left when it ends were meant for it. */
+  let askedDuringCommand = false;
   const onData = (chunk: Buffer | string): void => {
     if (finished) return;
     queue.push(...decoder.decode(chunk));
+    wakeQuestion();
     void pump();
+  };
+  // A question reads from the same queue as the shell: keys typed ahead of it (a pasted share) are
+  // there already, and a command runs only while the pump waits for it, so the two never compete.
+  let asking = false;
+  let lent = false;
+  const ask = async (question: ShellQuestion): Promise<string | undefined> => {
+    if (asking) throw new Error('a command asks one question at a time');
+    if (lent) throw new Error('a command holding the terminal cannot ask a question on it');
+    asking = true;
+    askedDuringCommand = true;
+    try {
+      const questionEditor = new LineEditor({
+        prompt: question.prompt,
+        columns: () => terminal.columns(),
+        historySize: 0,
+        hidden: question.echo === false,
+        cancelOnInterrupt: true,
+      });
+      terminal.write(questionEditor.prompt());
+      for (;;) {
+        if (finished) return undefined;
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => (keysArrived = resolve));
+          continue;
+        }
+        const step = questionEditor.handle(queue);
+        terminal.write(step.output);
+        queue = [...step.rest];
+        if (step.event !== undefined) return step.event.kind === 'line' ? step.event.text : undefined;
+      }
+    } finally {
+      asking = false;
+    }
   };
   const lendTerminal = terminal.lease?.bind(terminal);
   const output: ShellCommandOutput = {
     stdout: (text) => terminal.write(text),
     stderr: (text) => terminal.write(text),
+    ask,
     ...(lendTerminal === undefined
       ? {}
       : {
@@ -75,6 +120,7 @@ export function runInteractiveShell(options: {
           // were already queued and wait for the next prompt.
           takeTerminal: (): TerminalLease => {
             terminal.input.off('data', onData);
+            lent = true;
             const lease = lendTerminal();
             let released = false;
             return {
@@ -83,6 +129,7 @@ export function runInteractiveShell(options: {
               release: () => {
                 if (released) return;
                 released = true;
+                lent = false;
                 lease.release();
                 terminal.input.on('data', onData);
               },
@@ -108,10 +155,13 @@ export function runInteractiveShell(options: {
         queue = [...step.rest];
         if (step.event === undefined) break;
         if (step.event.kind === 'eof') return finish(0);
+        if (step.event.kind === 'cancel') continue;
+        askedDuringCommand = false;
         const outcome = await runner.runLine(step.event.text, output).catch((error: unknown) => {
           terminal.write(`command failed: ${error instanceof Error ? error.message : String(error)}\n`);
           return { exitCode: 1, exitRequested: false };
         });
+        if (askedDuringCommand) queue = [];
         if (outcome.exitRequested) return finish(outcome.exitCode);
         terminal.write(editor.prompt());
       }
@@ -125,6 +175,9 @@ export function runInteractiveShell(options: {
   );
   terminal.write(editor.prompt());
   terminal.input.on('data', onData);
-  terminal.input.on('end', () => finish(0));
+  terminal.input.on('end', () => {
+    finish(0);
+    wakeQuestion();
+  });
   return exited;
 }

@@ -9,6 +9,7 @@ export type {
   ShellCommandHandler,
   ShellCommandOutput,
   ShellCommandResult,
+  ShellQuestion,
   ShellSessionUser,
   TerminalLease,
 } from './shell-commands.js';

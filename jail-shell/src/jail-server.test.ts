@@ -467,6 +467,35 @@ describe('JailSshServer with the OpenSSH client', () => {
     }
   });
 
+  it('lets a command ask for lines: a paste answers several questions, a secret is not shown, leftovers are dropped', async () => {
+    addUser('asha');
+    const terminal = await OpenSshTerminal.start(login('asha', currentCode('asha')));
+    try {
+      await terminal.waitForCurrentLine('asha@jail> ');
+      // The command and both answers arrive in one paste, with a line no question takes.
+      let mark = terminal.received.length;
+      terminal.type('ask-pair\ralice\rs3cr3t!\recho-argv leftover\r');
+      await terminal.waitFor(/\{"name":"alice","secretLength":7\}\r\n/, 20_000, mark);
+      await terminal.waitForCurrentLine('asha@jail> ');
+      const shown = terminal.received.slice(mark);
+      assert.match(shown, /name: alice/);
+      assert.doesNotMatch(shown, /s3cr3t|leftover/, 'the secret is not echoed and the extra line never ran');
+      // Ctrl-C gives up a question; the shell then reads commands again.
+      mark = terminal.received.length;
+      terminal.type('ask-pair\r');
+      await terminal.waitForCurrentLine('name:');
+      terminal.type('bo\x03');
+      await terminal.waitFor(/given up\r\n/, 20_000, mark);
+      await terminal.waitForCurrentLine('asha@jail> ');
+      terminal.type('whoami\r');
+      await terminal.waitFor(/asha \(operator\)\r\n/, 20_000, mark);
+      terminal.type('exit\r');
+      assert.equal(await terminal.exited(), 0);
+    } finally {
+      terminal.kill();
+    }
+  });
+
   it('follows window changes: a long line is redrawn for the new width', async () => {
     addUser('walt');
     const terminal = await OpenSshTerminal.start(login('walt', currentCode('walt')), {

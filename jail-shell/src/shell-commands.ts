@@ -25,6 +25,20 @@ export interface ShellCommandOutput {
    * it, nothing to the line editor — until it calls `release`.
    */
   takeTerminal?(): TerminalLease;
+  /**
+   * In the interactive shell only: asks the user for one line on the terminal (its own line editor,
+   * without history or completion). Lines typed or pasted ahead — several at once — wait for the next
+   * question; what no question took is dropped when the command ends, so it never runs as a command.
+   * Resolves `undefined` when the user gives up (Ctrl-C, Ctrl-D on an empty line) or the input ends.
+   */
+  ask?(question: ShellQuestion): Promise<string | undefined>;
+}
+
+/** One line a command asks its user for. */
+export interface ShellQuestion {
+  readonly prompt: string;
+  /** False for a secret: the line is not shown as it is typed. Default true. */
+  readonly echo?: boolean;
 }
 
 /** The session's terminal, lent to one command. */

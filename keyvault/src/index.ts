@@ -12,8 +12,8 @@ export type { CustodianSpec, ShareSetOptions, IssuedShare } from './share-set.js
 export type { UnsealSession, UnsealProgress, SubmitOptions } from './unseal-session.js';
 export { VaultError, describePart } from './errors.js';
 export type { VaultErrorCode, VaultFilePart, VaultFileSection } from './errors.js';
-export { parseShareText, formatShareText, formatShareCompact } from './share-codec.js';
-export type { ShareTextOptions } from './share-codec.js';
+export { parseShareText, formatShareText, formatShareCompact, shareTextProgress } from './share-codec.js';
+export type { ShareTextOptions, ShareTextProgress } from './share-codec.js';
 export { formatVaultId } from './share.js';
 export type { VaultShare, PlainShare, EncryptedShare, ShareLabel } from './share.js';
 export { generateCustodianKeyPair, encryptShare, decryptShare } from './share-encryption.js';

@@ -10,6 +10,7 @@ import {
   parseShareText,
   payloadLines,
   shareLines,
+  shareTextProgress,
 } from './share-codec.js';
 import type { PlainShare, VaultShare } from './share.js';
 
@@ -167,6 +168,36 @@ describe('share text codec', () => {
     const swapped = [...unnumbered];
     [swapped[1], swapped[2]] = [swapped[2]!, swapped[1]!];
     assert.throws(() => parseShareText(swapped.join('\n')), { code: 'SHARE_CHECKSUM', line: 2 });
+  });
+
+  it('knows from the first line how many lines a share typed line by line still needs', () => {
+    fc.assert(
+      fc.property(shareArbitrary, (share) => {
+        const text = formatShareText(share, { custodian: 'Zoë' }).split('\n');
+        const needed = share.encrypted ? 11 : 6;
+        const comments = text.filter((line) => line.startsWith('#')).length;
+        for (let typed = 0; typed <= text.length; typed += 1) {
+          const given = Math.max(0, typed - comments);
+          assert.deepEqual(shareTextProgress(text.slice(0, typed).join('\n')), {
+            linesGiven: given,
+            linesNeeded: given === 0 ? undefined : needed,
+            complete: given === needed,
+          });
+        }
+        assert.equal(shareTextProgress(formatShareCompact(share)).complete, true);
+        assert.equal(shareTextProgress(shareLines(share).join('')).complete, true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('leaves a first line it cannot read to the parser, which names it', () => {
+    const lines = shareLines(sampleShare());
+    for (const first of [lines[0]!.slice(0, 12), `U${lines[0]!.slice(1)}`]) {
+      const progress = shareTextProgress(first);
+      assert.equal(progress.complete, true);
+      assert.throws(() => parseShareText(first), { code: 'SHARE_FORMAT', line: 1 });
+    }
   });
 
   it('says which character is not a share character', () => {

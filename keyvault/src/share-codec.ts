@@ -117,6 +117,40 @@ export function formatShareCompact(share: VaultShare): string {
   return QR_PREFIX + shareLines(share).join('');
 }
 
+/** How far share text typed line by line has got: a prompt reading a pasted share stops once it is complete. */
+export interface ShareTextProgress {
+  /** Share lines so far; comment and blank lines do not count. */
+  readonly linesGiven: number;
+  /** How many lines the share needs, read from its first line (a plain share 6, an encrypted one 11). */
+  readonly linesNeeded: number | undefined;
+  /**
+   * Nothing more to read: every line is there, or the text is the one-line form, or its first line cannot
+   * be read (parseShareText then says what is wrong with it).
+   */
+  readonly complete: boolean;
+}
+
+/** Reads only as much as `parseShareText` needs to know how many lines the share has; judges nothing else. */
+export function shareTextProgress(text: string): ShareTextProgress {
+  const lines = text
+    .split(/\r?\n/)
+    .map((raw) => raw.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const first = lines[0];
+  if (first === undefined) return { linesGiven: 0, linesNeeded: undefined, complete: false };
+  const settled = { linesGiven: lines.length, linesNeeded: undefined, complete: true };
+  const numbered = /^(\d+)\s*[:.)]\s*(.*)$/.exec(first);
+  const characters = stripSeparators(numbered === null ? first : numbered[2]!);
+  // Anything but one share line is the one-line form or a line cut short: parsing takes it from here.
+  if (characters.length !== LINE_CHARS) return settled;
+  const values = [...characters.slice(0, 4)].map(base32Value);
+  if (values.some((value) => value < 0)) return settled;
+  const head = decodeBase32Values(values).bytes;
+  if (head[0] !== SHARE_FORMAT_VERSION || (head[1]! & ~FLAG_ENCRYPTED) !== 0) return settled;
+  const linesNeeded = lineCount((head[1]! & FLAG_ENCRYPTED) !== 0);
+  return { linesGiven: lines.length, linesNeeded, complete: lines.length >= linesNeeded };
+}
+
 interface InputLine {
   /** 1-based line number in what the person typed, for messages. */
   readonly sourceLine: number;

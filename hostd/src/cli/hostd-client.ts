@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { userInfo } from 'node:os';
-import { API_PATH_PREFIX, CLIENT_USER_HEADER } from '../api/index.js';
-import type { ApiErrorBody } from '../api/index.js';
+import { API_PATH_PREFIX, CLIENT_USER_HEADER } from '../api/api-protocol.js';
+import type { ApiErrorBody } from '../api/api-protocol.js';
 
 /** hostd did not answer at all. */
 export class HostdUnreachableError extends Error {

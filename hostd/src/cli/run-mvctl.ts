@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API_SOCKET_FILE } from '../api/index.js';
+import { API_SOCKET_FILE } from '../api/api-protocol.js';
+import type { FilelessFrontEnd } from './command-input.js';
 import { optionsOf } from './command-options.js';
 import { COMMANDS, findCommand, groupsOf, taskFields } from './commands.js';
 import type { Command, ParsedValues } from './commands.js';
@@ -19,6 +20,8 @@ export interface MvctlIo {
   readonly env: NodeJS.ProcessEnv;
   /** For stream commands (`vm console`): the terminal the stream is joined to. */
   readonly terminal?: StreamTerminal;
+  /** Set where there are no local files (the SSH jail): see FilelessFrontEnd. */
+  readonly fileless?: FilelessFrontEnd;
 }
 
 const DEFAULT_RUN_DIR = '/run/multiverse';
@@ -88,7 +91,7 @@ async function run(args: readonly string[], io: MvctlIo): Promise<ExitCode> {
     io.stdout(command.run(positionals, values, COMMANDS));
     return EXIT_CODES.ok;
   }
-  const input = withoutUndefined(await command.input(positionals, values));
+  const input = withoutUndefined(await command.input(positionals, values, io));
   if (command.stream === true) return joinStream(socketPath(values, io.env), command, input, io);
   const json = values['json'] === true;
   try {

@@ -5,13 +5,17 @@ import {
   CLIENT_USER_HEADER,
   STREAM_INPUT_HEADER,
   STREAM_UPGRADE_PROTOCOL,
-} from '../api/index.js';
-import type { ApiErrorBody } from '../api/index.js';
+} from '../api/api-protocol.js';
+import type { ApiErrorBody } from '../api/api-protocol.js';
 import { HostdCallError, localUserName, unreachable } from './hostd-client.js';
 
 /** Where a console's bytes come from and go to: the user's terminal, or a jail session's pty. */
 export interface StreamTerminal {
-  readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  readonly input: NodeJS.ReadableStream & {
+    isTTY?: boolean;
+    isRaw?: boolean;
+    setRawMode?: (raw: boolean) => unknown;
+  };
   readonly output: NodeJS.WritableStream;
 }
 
@@ -76,7 +80,8 @@ export function openStream(
  */
 export function joinTerminal(stream: Duplex, terminal: StreamTerminal): Promise<'detached' | 'ended'> {
   const { input, output } = terminal;
-  const raw = input.isTTY === true && typeof input.setRawMode === 'function';
+  // A terminal already raw (a jail session's pty) stays raw: never cooked, even for a moment, after.
+  const raw = input.isTTY === true && typeof input.setRawMode === 'function' && input.isRaw !== true;
   if (raw) input.setRawMode?.(true);
   return new Promise((resolve) => {
     let finished = false;

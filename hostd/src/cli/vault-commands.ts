@@ -1,10 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateCustodianKeyPair } from '@multiverse/keyvault';
+import { generateCustodianKeyPair, parseShareText, shareTextProgress } from '@multiverse/keyvault';
 import type { VerbName, VerbOutput } from '../service/index.js';
 import { VAULT_VALUE_MAX_BYTES } from '../service/vault-verbs.js';
 import type { FollowerProblem, HandedShare, VaultStatusReport } from '../vault/index.js';
+import type { CommandInputContext, FilelessFrontEnd, TerminalQuestion } from './command-input.js';
 import type { ArgumentSpec, Command, LocalCommand, ParsedValues, RemoteCommand } from './commands.js';
 import { formatTime } from './human-units.js';
 import { readLocalInput } from './local-input.js';
@@ -36,6 +37,7 @@ function vaultCommand<Name extends VerbName, Shown = VerbOutput<Name>>(command: 
   input(
     positionals: readonly string[],
     values: ParsedValues,
+    context: CommandInputContext,
   ): Record<string, unknown> | Promise<Record<string, unknown>>;
   receive?(result: VerbOutput<Name>, values: ParsedValues): Promise<Shown>;
   render(shown: Shown): string;
@@ -329,11 +331,13 @@ export const VAULT_COMMANDS: readonly Command[] = [
         description: 'the holder’s private key (from `mvctl vault keygen`), for a share sealed to them',
       },
     ],
-    async input(positionals, values) {
+    async input(positionals, values, context) {
       const [file, ...extra] = positionals;
       if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, 'vault unseal');
-      const share = await readLocalInput(file, 'the share', SHARE_FILE_MAX_BYTES, 'vault unseal');
       const keyFile = stringOption(values, 'key');
+      if (context.fileless !== undefined)
+        return filelessUnsealInput(context.fileless, file, keyFile, context);
+      const share = await readLocalInput(file, 'the share', SHARE_FILE_MAX_BYTES, 'vault unseal');
       let privateKey: string | undefined;
       if (keyFile !== undefined) {
         const text = (
@@ -521,6 +525,72 @@ export const VAULT_COMMANDS: readonly Command[] = [
   }),
   keygen,
 ];
+
+/** A share's text is a few comment lines and 6 or 11 share lines; many more is not a share being typed. */
+const SHARE_TEXT_MAX_LINES = 40;
+
+/**
+ * `vault unseal` where there are no files (the SSH jail): the share is pasted at a prompt, line by line
+ * until the share codec says it is whole, and a share sealed to its holder's key brings a question for
+ * that key (not shown). An exec line has no prompt: its stdin carries the share.
+ */
+async function filelessUnsealInput(
+  fileless: FilelessFrontEnd,
+  file: string | undefined,
+  keyFile: string | undefined,
+  context: CommandInputContext,
+): Promise<Record<string, unknown>> {
+  if ((file !== undefined && file !== '-') || keyFile !== undefined) {
+    throw new UsageError(
+      `there are no files here, so no ${keyFile === undefined ? 'SHARE-FILE' : '--key KEY-FILE'}: ` +
+        'run `mvctl vault unseal` alone and paste the share when it asks (and the private key, for a sealed share)',
+      'vault unseal',
+    );
+  }
+  if (fileless.ask === undefined) {
+    const share = await readLocalInput('-', 'the share', SHARE_FILE_MAX_BYTES, 'vault unseal');
+    return { share: share.toString('utf8') };
+  }
+  const share = await askForShare(fileless.ask, context);
+  if (!isSealedShare(share)) return { share };
+  const privateKey = await fileless.ask({
+    prompt: 'this share is sealed to its holder’s key: private key (MVSECRET-…, not shown): ',
+    echo: false,
+  });
+  if (privateKey === undefined || privateKey.trim() === '') {
+    throw new UsageError('no private key was given, so the sealed share cannot be used', 'vault unseal');
+  }
+  return { share, privateKey: privateKey.trim() };
+}
+
+async function askForShare(
+  ask: (question: TerminalQuestion) => Promise<string | undefined>,
+  context: CommandInputContext,
+): Promise<string> {
+  context.stderr('paste the share’s text (its # lines may come along); Ctrl-C gives up\n');
+  const lines: string[] = [];
+  for (;;) {
+    const text = lines.join('\n');
+    const progress = shareTextProgress(text);
+    if (progress.complete) return text;
+    if (lines.length >= SHARE_TEXT_MAX_LINES || Buffer.byteLength(text) > SHARE_FILE_MAX_BYTES) {
+      throw new UsageError('that is more text than a share has: paste one share', 'vault unseal');
+    }
+    const of = progress.linesNeeded === undefined ? '' : ` of ${progress.linesNeeded}`;
+    const line = await ask({ prompt: `share line ${progress.linesGiven + 1}${of}: ` });
+    if (line === undefined) throw new UsageError('no share was given', 'vault unseal');
+    lines.push(line);
+  }
+}
+
+/** Whether the share is sealed to its holder's key; a share that does not parse is left for hostd to judge. */
+function isSealedShare(text: string): boolean {
+  try {
+    return parseShareText(text).encrypted;
+  } catch {
+    return false;
+  }
+}
 
 function rekeyIdArgument(positionals: readonly string[], command: string): { rekeyId: string } {
   const [rekeyId, ...extra] = positionals;

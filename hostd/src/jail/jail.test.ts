@@ -2,15 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSync } from 'otplib';
 import { OpenSshTerminal, runOpenSsh } from '@multiverse/jail-shell';
 import type { OpenSshLogin, OpenSshResult } from '@multiverse/jail-shell';
 import type { AuditEntry } from '../audit/index.js';
 import type { VerbOutput } from '../service/index.js';
 import { HostdProcess } from '../testing/hostd-process.js';
+import { JailTestUsers, freeLoopbackPort } from './testing/jail-test-users.js';
 
 // The SSH jail as hostd runs it: a real hostd (libvirt's test:///default driver) with the jail on a
 // loopback port, users made with mvctl, and OpenSSH's client logging in with key + TOTP. Each session's
@@ -21,38 +20,10 @@ import { HostdProcess } from '../testing/hostd-process.js';
 let root: string;
 let hostd: HostdProcess;
 let port: number;
-let keyPath: string;
-const secrets = new Map<string, string>();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function addUser(name: string, role: 'owner' | 'operator' | 'viewer'): Promise<void> {
-  await hostd.mvctlJson(['user', 'add', name, '--key', `${keyPath}.pub`, '--role', role]);
-  await addUserSecret(name);
-}
-
-async function addUserSecret(name: string): Promise<void> {
-  const enrolled = await hostd.mvctlJson<VerbOutput<'user.otp-enroll'>>(['user', 'otp-enroll', name]);
-  secrets.set(name, new URL(enrolled.uri).searchParams.get('secret') ?? '');
-}
-
-function code(name: string): string {
-  return generateSync({ secret: secrets.get(name) ?? '' });
-}
+let users: JailTestUsers;
 
 function login(name: string, extra: Partial<OpenSshLogin> = {}): OpenSshLogin {
-  return { port, user: name, keyPath, code: code(name), workDir: root, ...extra };
+  return users.login(name, extra);
 }
 
 function exec(name: string, command: string): Promise<OpenSshResult> {
@@ -68,20 +39,7 @@ describe('the SSH jail in hostd', () => {
     root = await mkdtemp(join(tmpdir(), 'hostd-jail-'));
     // The sandbox user must reach its session socket under run/.
     await chmod(root, 0o711);
-    keyPath = join(root, 'client_ed25519');
-    const keygen = spawnSync('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'jail-test',
-      '-f',
-      keyPath,
-    ]);
-    assert.equal(keygen.status, 0, keygen.stderr.toString());
-    port = await freePort();
+    port = await freeLoopbackPort();
     hostd = new HostdProcess({
       root,
       env: {
@@ -91,11 +49,13 @@ describe('the SSH jail in hostd', () => {
       },
     });
     await hostd.start();
-    await addUser('viv', 'viewer');
-    await addUser('olga', 'owner');
-    await addUser('otto', 'operator');
-    for (const name of ['exa', 'exb', 'exc']) await addUser(name, 'owner');
-    for (const name of ['exd', 'exe']) await addUser(name, 'viewer');
+    users = new JailTestUsers(hostd, root, () => port);
+    users.makeClientKey();
+    await users.add('viv', 'viewer');
+    await users.add('olga', 'owner');
+    await users.add('otto', 'operator');
+    for (const name of ['exa', 'exb', 'exc']) await users.add(name, 'owner');
+    for (const name of ['exd', 'exe']) await users.add(name, 'viewer');
   });
 
   after(async () => {
@@ -104,8 +64,8 @@ describe('the SSH jail in hostd', () => {
   });
 
   it('manages users with mvctl: added, enrolled, listed; refusals with their codes', async () => {
-    const { users } = await hostd.mvctlJson<VerbOutput<'user.list'>>(['user', 'list']);
-    const viv = users.find((user) => user.name === 'viv');
+    const listed = await hostd.mvctlJson<VerbOutput<'user.list'>>(['user', 'list']);
+    const viv = listed.users.find((user) => user.name === 'viv');
     assert.equal(viv?.role, 'viewer');
     assert.equal(viv?.totpEnrolled, true);
     assert.match(viv?.keys[0]?.fingerprint ?? '', /^SHA256:/);
@@ -117,7 +77,7 @@ describe('the SSH jail in hostd', () => {
       'add',
       'viv',
       '--key',
-      `${keyPath}.pub`,
+      `${users.keyPath}.pub`,
       '--role',
       'viewer',
     ]);
@@ -127,7 +87,7 @@ describe('the SSH jail in hostd', () => {
       'add',
       'Bad;Name',
       '--key',
-      `${keyPath}.pub`,
+      `${users.keyPath}.pub`,
       '--role',
       'viewer',
     ]);
@@ -137,7 +97,7 @@ describe('the SSH jail in hostd', () => {
       'add',
       'newbie',
       '--key',
-      `${keyPath}.pub`,
+      `${users.keyPath}.pub`,
       '--role',
       'root',
     ]);
@@ -147,7 +107,7 @@ describe('the SSH jail in hostd', () => {
       'add',
       'newbie',
       '--key',
-      keyPath,
+      users.keyPath,
       '--role',
       'viewer',
     ]);
@@ -173,7 +133,7 @@ describe('the SSH jail in hostd', () => {
     assert.ok(shown.stdout.includes('\x1b[47m'), 'the QR code is drawn black on white');
     const uri = /otpauth:\/\/totp\/\S+/.exec(shown.stdout)?.[0] ?? '';
     const secret = new URL(uri).searchParams.get('secret') ?? '';
-    secrets.set('otto', secret);
+    users.remember('otto', secret);
     const rows = await auditRows();
     const enrollment = rows.filter((row) => row.action === 'user.otp-enroll');
     assert.ok(enrollment.length >= 1);
@@ -286,7 +246,7 @@ describe('the SSH jail in hostd', () => {
   });
 
   it('ends a session when the owner locks the user, and unlock lifts a lockout after wrong codes', async () => {
-    await addUserSecret('otto'); // otto logged in above, maybe in this very time step
+    await users.enroll('otto'); // otto logged in above, maybe in this very time step
     const terminal = await OpenSshTerminal.start(login('otto'));
     try {
       await terminal.waitForCurrentLine('otto@jail> ');
@@ -302,7 +262,7 @@ describe('the SSH jail in hostd', () => {
     await hostd.mvctlJson(['user', 'unlock', 'otto']);
     // Five wrong codes lock the user out (the jail's default throttle: 0.5 s, doubling). They come from
     // 127.0.0.2, whose failures the throttle counts apart from the other tests' 127.0.0.1.
-    const wrong = String((Number(code('otto')) + 500_000) % 1_000_000).padStart(6, '0');
+    const wrong = String((Number(users.code('otto')) + 500_000) % 1_000_000).padStart(6, '0');
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const attemptLogin = login('otto', { code: wrong, command: ['whoami'], options: ['-b', '127.0.0.2'] });
       assert.equal((await runOpenSsh(attemptLogin, undefined, 60_000)).status, 255);
@@ -312,7 +272,7 @@ describe('the SSH jail in hostd', () => {
     const unlocked = await hostd.mvctlJson<VerbOutput<'user.unlock'>>(['user', 'unlock', 'otto']);
     assert.equal(unlocked.lockoutLifted, true);
     // A new secret starts a new history of used time steps: otto may log in again in this one.
-    await addUserSecret('otto');
+    await users.enroll('otto');
     const back = await exec('otto', 'whoami');
     assert.equal(back.status, 0, back.stderr);
     assert.equal(back.stdout, 'otto (operator)\n');

@@ -10,6 +10,7 @@ import { COMMANDS, findCommand, groupsOf } from '../cli/commands.js';
 import type { Command } from '../cli/commands.js';
 import { EXIT_CODES } from '../cli/exit-codes.js';
 import { runMvctl } from '../cli/run-mvctl.js';
+import type { MvctlIo } from '../cli/run-mvctl.js';
 import { isAllowed } from '../service/policy.js';
 import type { Role } from '../service/index.js';
 
@@ -17,6 +18,11 @@ import type { Role } from '../service/index.js';
 const UNAVAILABLE_IN_JAIL: ReadonlyMap<string, string> = new Map([
   ['user add', 'it reads a public key file on the machine mvctl runs on: add users with mvctl on the host'],
   ['completion bash', 'there is no bash here: Tab completes in this shell'],
+  [
+    'vault put',
+    'it reads the value from a file or stdin, which a jail session does not have: use mvctl on the host',
+  ],
+  ['vault keygen', 'it writes a key pair to files: run it with mvctl on the custodian’s own machine'],
 ]);
 
 function commandWords(command: Command): string {
@@ -73,11 +79,14 @@ export class MvctlCommandHandler implements ShellCommandHandler {
     const args = command?.kind === 'remote' ? [...argv, `--socket=${this.session.socket}`] : [...argv];
     const takesTerminal = (command as { readonly stream?: boolean } | undefined)?.stream === true;
     const lease: TerminalLease | undefined = takesTerminal ? output.takeTerminal?.() : undefined;
-    // A stream command (a console) joins the lent terminal; mvctl's io gains it only then.
-    const io = {
+    // A stream command (a console) joins the lent terminal; mvctl's io gains it only then. There are no
+    // files here: what a command would read from one it asks for on the terminal (`vault unseal`).
+    const ask = output.ask?.bind(output);
+    const io: MvctlIo = {
       stdout: (text: string) => output.stdout(inJailWords(text)),
       stderr: (text: string) => output.stderr(inJailWords(text)),
       env: {},
+      fileless: ask === undefined ? {} : { ask },
       ...(lease === undefined ? {} : { terminal: { input: lease.input, output: lease.output } }),
     };
     try {

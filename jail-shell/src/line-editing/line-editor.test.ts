@@ -257,6 +257,33 @@ describe('LineEditor', () => {
     assert.ok(step.output.includes('\x07'));
   });
 
+  it('answers a question: a hidden line shows only its prompt and stays out of the history', () => {
+    const screen = new TerminalScreen(80);
+    const editor = new LineEditor({ prompt: 'key: ', columns: () => 80, hidden: true });
+    const decoder = new KeyDecoder();
+    screen.write(editor.prompt());
+    const step = editor.handle(decoder.decode('MVSECRET-ab\x7fc\x1b[D'));
+    screen.write(step.output);
+    assert.deepEqual(
+      { text: screen.currentLine(), column: screen.cursor.column },
+      { text: 'key:', column: 5 },
+    );
+    const done = editor.handle(decoder.decode('\r'));
+    assert.deepEqual(done.event, { kind: 'line', text: 'MVSECRET-ac' });
+    screen.write(done.output);
+    assert.ok(!screen.lines().join('\n').includes('MVSECRET'), 'the secret never reached the screen');
+    assert.deepEqual(editor.historyEntries, []);
+  });
+
+  it('ends a question with a cancel event on Ctrl-C when asked to, keeping the keys after it', () => {
+    const editor = new LineEditor({ prompt: 'share line 1: ', columns: () => 80, cancelOnInterrupt: true });
+    editor.prompt();
+    const step = editor.handle(new KeyDecoder().decode('12\x03vm list\r'));
+    assert.deepEqual(step.event, { kind: 'cancel' });
+    assert.ok(step.output.endsWith('share line 1: 12\x1b[K^C\r\n'), JSON.stringify(step.output));
+    assert.equal(step.rest.length, 2, 'the text and the Enter typed after Ctrl-C are left');
+  });
+
   it('property: the screen always shows the prompt and the line, with the cursor at its position', () => {
     fc.assert(
       fc.property(fc.array(KEY_ARBITRARY, { maxLength: 60 }), (keys) => {

@@ -9,7 +9,11 @@ export interface Completion {
 
 export type Completer = (textBeforeCursor: string) => Completion;
 
-export type LineEditorEvent = { readonly kind: 'line'; readonly text: string } | { readonly kind: 'eof' };
+export type LineEditorEvent =
+  | { readonly kind: 'line'; readonly text: string }
+  | { readonly kind: 'eof' }
+  /** Ctrl-C, when the editor answers a question (`cancelOnInterrupt`): the user gives up. */
+  | { readonly kind: 'cancel' };
 
 export interface LineEditorOptions {
   readonly prompt: string;
@@ -18,6 +22,10 @@ export interface LineEditorOptions {
   readonly complete?: Completer;
   readonly maxLength?: number;
   readonly historySize?: number;
+  /** The line is not shown as it is typed (a secret): only the prompt is drawn. */
+  readonly hidden?: boolean;
+  /** Ctrl-C ends the edit with a `cancel` event instead of starting a fresh line. */
+  readonly cancelOnInterrupt?: boolean;
 }
 
 export interface LineEditorStep {
@@ -181,6 +189,9 @@ export class LineEditor {
         if (this.characters.length === 0) return { output: `${this.render()}\r\n`, event: { kind: 'eof' } };
         return this.deleteRange(this.cursor, this.cursor + 1);
       case 'c': {
+        if (this.options.cancelOnInterrupt === true) {
+          return { output: `${this.render(this.characters.length)}^C\r\n`, event: { kind: 'cancel' } };
+        }
         // Drop the line: show it was interrupted and start a fresh one below.
         const shown = this.render(this.characters.length);
         return { output: `${shown}^C\r\n${this.prompt()}` };
@@ -204,7 +215,8 @@ export class LineEditor {
   private submit(): Effect {
     const text = this.line;
     const shown = this.render(this.characters.length);
-    if (text.trim() !== '' && this.history[this.history.length - 1] !== text) {
+    const remembered = this.options.hidden !== true && text.trim() !== '';
+    if (remembered && this.history[this.history.length - 1] !== text) {
       this.history.push(text);
       if (this.history.length > this.historySize) this.history.shift();
     }
@@ -303,8 +315,9 @@ export class LineEditor {
    */
   private render(cursor: number = this.cursor): string {
     const width = this.columns() - 1;
-    const text = [...this.options.prompt, ...this.characters];
-    const position = [...this.options.prompt].length + cursor;
+    const shown = this.options.hidden === true ? [] : this.characters;
+    const text = [...this.options.prompt, ...shown];
+    const position = [...this.options.prompt].length + (this.options.hidden === true ? 0 : cursor);
     if (text.length < width) this.scroll = 0;
     // Moving left past the window jumps back half a width, so the view does not crawl a column a key.
     if (position < this.scroll) this.scroll = Math.max(0, position - Math.floor(width / 2));

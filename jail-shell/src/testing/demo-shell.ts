@@ -2,9 +2,15 @@
 // A session interpreter for jail-shell's own tests and demos: the built-ins, plus `echo-argv`, which
 // prints the words it received as JSON so a test can see exactly what the command-line parser made of
 // a line (metacharacters stay literal), and `key-codes`, which takes the terminal over like a console
-// would and prints every chunk it reads as hex until Ctrl-].
+// would and prints every chunk it reads as hex until Ctrl-], and `ask-pair`, which asks for a name
+// (shown) and a secret (hidden) and prints the name and the secret's length.
 import { runInterpreterProcess } from '../interpreter-process.js';
-import type { ShellCommandHandler, ShellCommandResult, TerminalLease } from '../shell-commands.js';
+import type {
+  ShellCommandHandler,
+  ShellCommandOutput,
+  ShellCommandResult,
+  TerminalLease,
+} from '../shell-commands.js';
 
 const demoHandler: ShellCommandHandler = {
   commands: () => [
@@ -20,6 +26,12 @@ const demoHandler: ShellCommandHandler = {
       summary: 'print the bytes of each key as hex; Ctrl-] ends',
       options: [],
     },
+    {
+      words: ['ask-pair'],
+      usage: '',
+      summary: 'ask for a name and a secret, print the name and the secret’s length',
+      options: [],
+    },
   ],
   run: (argv, output) => {
     const [command, ...rest] = argv;
@@ -28,6 +40,7 @@ const demoHandler: ShellCommandHandler = {
       return Promise.resolve({ kind: 'ran', exitCode: 0 });
     }
     if (command === 'key-codes' && output.takeTerminal) return showKeyCodes(output.takeTerminal());
+    if (command === 'ask-pair') return askPair(output);
     return Promise.resolve({ kind: 'unknown' });
   },
 };
@@ -46,6 +59,21 @@ function showKeyCodes(lease: TerminalLease): Promise<ShellCommandResult> {
     };
     lease.input.on('data', onData);
   });
+}
+
+async function askPair(output: ShellCommandOutput): Promise<ShellCommandResult> {
+  if (output.ask === undefined) {
+    output.stderr('ask-pair needs the interactive shell\n');
+    return { kind: 'ran', exitCode: 2 };
+  }
+  const name = await output.ask({ prompt: 'name: ' });
+  const secret = name === undefined ? undefined : await output.ask({ prompt: 'secret: ', echo: false });
+  if (name === undefined || secret === undefined) {
+    output.stderr('given up\n');
+    return { kind: 'ran', exitCode: 1 };
+  }
+  output.stdout(`${JSON.stringify({ name, secretLength: secret.length })}\n`);
+  return { kind: 'ran', exitCode: 0 };
 }
 
 await runInterpreterProcess({ handler: () => demoHandler });
