@@ -12,11 +12,11 @@ import { BENCH_PRIVATE_TEMPLATE, benchDomainXml } from './bench-templates.js';
 import { openWorkspace } from './bench-workspace.js';
 import type { BenchWorkspace } from './bench-workspace.js';
 import { runCommand, timed } from './command.js';
-import { printFigures, printTable } from './report.js';
-import { describeTarget, roundFigure, showValue, targetMet } from './target-check.js';
-import type { Target } from './target-check.js';
+import { reportCheckpoint, STOPPED_PATHS } from './checkpoint-report.js';
+import type { StoppedOperation, StoppedSamples } from './checkpoint-report.js';
+import { RunningCheckpointBench } from './checkpoint-running.js';
+import type { RunningRound } from './checkpoint-running.js';
 import { Teardown } from './teardown.js';
-import { median } from './timing.js';
 import { Virsh } from './virsh.js';
 
 const MIB = 1024 ** 2;
@@ -24,44 +24,15 @@ const VOLUME_BYTES = 1024 * MIB;
 const WRITTEN_MIB = 500;
 /** Written after the checkpoint: what the revert throws away. */
 const WRITTEN_AFTER_MIB = 16;
-const REPETITIONS = 5;
-const SPEEDUP_TARGET: Target = { atLeast: 10, unit: 'x' };
-
-type Operation = 'checkpoint' | 'revert';
-type Path = 'hostd' | 'mvctl' | 'hostd-task' | 'virsh' | 'qemu-img';
-
-const PATHS: readonly { path: Path; label: string; note: string }[] = [
-  {
-    path: 'hostd',
-    label: 'hostd DiskStore checkpoint / revert',
-    note: 'freeze the top, new overlay; revert: drop the layers above, new top',
-  },
-  {
-    path: 'mvctl',
-    label: 'mvctl vm checkpoint / vm revert',
-    note: 'the CLI: node start-up, API call, task, domain redefined, task followed (200 ms polls)',
-  },
-  {
-    path: 'hostd-task',
-    label: '  the task inside hostd',
-    note: 'from the tasks started to finished (ms resolution)',
-  },
-  {
-    path: 'virsh',
-    label: 'virsh snapshot-create-as / snapshot-revert',
-    note: 'internal qcow2 snapshot of the shut-off domain',
-  },
-  {
-    path: 'qemu-img',
-    label: 'qemu-img snapshot -c / -a',
-    note: 'what libvirt runs for a shut-off domain, without virsh (for the record)',
-  },
-];
+const STOPPED_REPETITIONS = 5;
+/** Each round boots two guests and writes 1 GiB from inside them: three keep the bench within minutes. */
+const RUNNING_REPETITIONS = 3;
 
 /**
- * Checkpoint and revert of a stopped VM whose private volume has 500 MiB written: hostd's external-overlay
- * checkpoints (DiskStore) against internal qcow2 snapshots through virsh. Prints medians, ratios against issue
- * 3's target and one JSON line.
+ * Checkpoint and revert of a VM whose private volume has 500 MiB written, against internal qcow2 snapshots
+ * through virsh: first stopped (hostd's DiskStore and mvctl; both sides only change metadata), then running
+ * (mvctl's live checkpoint and its revert with a restart, against virsh's snapshots with the RAM). Prints
+ * medians, ratios against issue 3's target and one JSON line.
  */
 export async function runCheckpoint(): Promise<void> {
   const teardown = new Teardown();
@@ -78,13 +49,15 @@ export async function runCheckpoint(): Promise<void> {
     const virsh = new Virsh('qemu:///system', { timeoutMs: 300_000 });
     teardown.defer('stop virsh processes', () => virsh.stopAll());
 
-    const samples = new Map<Path, Record<Operation, number[]>>(
-      PATHS.map(({ path }) => [path, { checkpoint: [], revert: [] }]),
+    const stopped: StoppedSamples = new Map(
+      STOPPED_PATHS.map(({ path }) => [path, { checkpoint: [], revert: [] }]),
     );
     // One untimed round of each first (loading code, qemu-img into the page cache).
-    const rounds = REPETITIONS + 1;
+    const rounds = STOPPED_REPETITIONS + 1;
     for (let round = 0; round < rounds; round++) {
-      console.error(`checkpoint: round ${round + 1} of ${rounds}${round === 0 ? ' (warm-up)' : ''}`);
+      console.error(
+        `checkpoint: stopped VM, round ${round + 1} of ${rounds}${round === 0 ? ' (warm-up)' : ''}`,
+      );
       const viaMvctl = await measureMvctl(hostd, `mvbench-${workspace.tag}-m${round}`);
       const measured = {
         hostd: await measureHostd(store, `mvbench-${workspace.tag}-k${round}`),
@@ -94,12 +67,32 @@ export async function runCheckpoint(): Promise<void> {
         'qemu-img': await measureQemuImg(workspace, round),
       };
       if (round === 0) continue;
-      for (const { path } of PATHS) {
-        samples.get(path)!.checkpoint.push(measured[path].checkpoint);
-        samples.get(path)!.revert.push(measured[path].revert);
+      for (const { path } of STOPPED_PATHS) {
+        stopped.get(path)!.checkpoint.push(measured[path].checkpoint);
+        stopped.get(path)!.revert.push(measured[path].revert);
       }
     }
-    report(samples, loadAtStart);
+
+    const running: RunningRound[] = [];
+    const runningBench = new RunningCheckpointBench(workspace, hostd, virsh, {
+      volumeBytes: VOLUME_BYTES,
+      beforeMib: WRITTEN_MIB,
+      afterMib: WRITTEN_AFTER_MIB,
+    });
+    for (let round = 0; round < RUNNING_REPETITIONS; round++) {
+      console.error(`checkpoint: running VM, round ${round + 1} of ${RUNNING_REPETITIONS}`);
+      running.push(await runningBench.round(round));
+    }
+    reportCheckpoint(
+      {
+        stopped,
+        running,
+        volumeMib: VOLUME_BYTES / MIB,
+        writtenMib: WRITTEN_MIB,
+        writtenAfterMib: WRITTEN_AFTER_MIB,
+      },
+      loadAtStart,
+    );
   } finally {
     await teardown.run().catch((error: unknown) => {
       console.error('checkpoint could not clean up everything it started:', error);
@@ -121,7 +114,7 @@ async function blankWithData(path: string): Promise<void> {
   await writeData(path, 0, WRITTEN_MIB, 0x5a);
 }
 
-async function measureHostd(store: DiskStore, vm: string): Promise<Record<Operation, number>> {
+async function measureHostd(store: DiskStore, vm: string): Promise<Record<StoppedOperation, number>> {
   await store.createVm(vm, { base: null, privateSizeBytes: VOLUME_BYTES, volatileSizeBytes: null });
   await writeData((await store.diskPaths(vm)).private!, 0, WRITTEN_MIB, 0x5a);
   const checkpoint = await timed(() => store.checkpoint(vm, { message: 'bench' }));
@@ -141,7 +134,7 @@ interface TaskJson {
 async function measureMvctl(
   hostd: BenchHostd,
   vm: string,
-): Promise<Record<'wall' | 'task', Record<Operation, number>>> {
+): Promise<Record<'wall' | 'task', Record<StoppedOperation, number>>> {
   await hostd.mvctlJson(['vm', 'create', vm, '--template', BENCH_PRIVATE_TEMPLATE]);
   const privateTop = async () =>
     (await hostd.mvctlJson<{ disks: { private: string } }>(['vm', 'info', vm])).value.disks.private;
@@ -164,7 +157,7 @@ async function measureVirsh(
   virsh: Virsh,
   image: VerifiedImage,
   round: number,
-): Promise<Record<Operation, number>> {
+): Promise<Record<StoppedOperation, number>> {
   const { client, root, tag } = workspace;
   const disk = join(root, `internal-${round}.qcow2`);
   await blankWithData(disk);
@@ -187,7 +180,10 @@ async function measureVirsh(
   return { checkpoint: checkpoint.seconds, revert: revert.seconds };
 }
 
-async function measureQemuImg(workspace: BenchWorkspace, round: number): Promise<Record<Operation, number>> {
+async function measureQemuImg(
+  workspace: BenchWorkspace,
+  round: number,
+): Promise<Record<StoppedOperation, number>> {
   const disk = join(workspace.root, `qemu-img-${round}.qcow2`);
   await blankWithData(disk);
   const snapshot = (flag: '-c' | '-a') =>
@@ -197,67 +193,4 @@ async function measureQemuImg(workspace: BenchWorkspace, round: number): Promise
   const revert = await snapshot('-a');
   await rm(disk);
   return { checkpoint: checkpoint.seconds, revert: revert.seconds };
-}
-
-function report(samples: ReadonlyMap<Path, Record<Operation, number[]>>, loadAtStart: number): void {
-  const medianOf = (path: Path, operation: Operation) => median(samples.get(path)![operation]);
-  console.log(
-    `\ncheckpoint: a stopped VM's ${VOLUME_BYTES / MIB} MiB qcow2 volume with ${WRITTEN_MIB} MiB written; ` +
-      `checkpoint, ${WRITTEN_AFTER_MIB} MiB more written, revert to the checkpoint; median of ${REPETITIONS} ` +
-      'runs after a warm-up, each on a fresh volume',
-  );
-  printTable(
-    'seconds (lower is better)',
-    PATHS.map(({ path, label, note }) => ({
-      label,
-      values: { checkpoint: medianOf(path, 'checkpoint'), revert: medianOf(path, 'revert'), note },
-    })),
-  );
-  const checkpointRatio = medianOf('virsh', 'checkpoint') / medianOf('hostd', 'checkpoint');
-  const revertRatio = medianOf('virsh', 'revert') / medianOf('hostd', 'revert');
-  const directCheckpoint = medianOf('qemu-img', 'checkpoint') / medianOf('hostd', 'checkpoint');
-  const directRevert = medianOf('qemu-img', 'revert') / medianOf('hostd', 'revert');
-  const cliCheckpoint = medianOf('virsh', 'checkpoint') / medianOf('mvctl', 'checkpoint');
-  const cliRevert = medianOf('virsh', 'revert') / medianOf('mvctl', 'revert');
-  printTable('ratios (how many times faster hostd is; below 1x: slower)', [
-    {
-      label: 'checkpoint: virsh snapshot-create-as / hostd',
-      values: {
-        ratio: showValue(checkpointRatio, 'x'),
-        target: describeTarget(SPEEDUP_TARGET),
-        met: targetMet(checkpointRatio, SPEEDUP_TARGET),
-      },
-    },
-    { label: 'revert: virsh snapshot-revert / hostd', values: { ratio: showValue(revertRatio, 'x') } },
-    {
-      label: 'checkpoint: qemu-img snapshot -c / hostd',
-      values: { ratio: showValue(directCheckpoint, 'x') },
-    },
-    { label: 'revert: qemu-img snapshot -a / hostd', values: { ratio: showValue(directRevert, 'x') } },
-    {
-      label: 'checkpoint: virsh snapshot-create-as / mvctl vm checkpoint',
-      values: { ratio: showValue(cliCheckpoint, 'x') },
-    },
-    {
-      label: 'revert: virsh snapshot-revert / mvctl vm revert',
-      values: { ratio: showValue(cliRevert, 'x') },
-    },
-  ]);
-  console.log(
-    `\nload average over 1 min: ${loadAtStart.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end`,
-  );
-  printFigures('checkpoint', {
-    speedup_vs_internal_snapshot: roundFigure(checkpointRatio, 1),
-    revert_speedup_vs_internal_snapshot: roundFigure(revertRatio, 1),
-    speedup_vs_qemu_img_snapshot: roundFigure(directCheckpoint, 1),
-    revert_speedup_vs_qemu_img_snapshot: roundFigure(directRevert, 1),
-    hostd_checkpoint_s: roundFigure(medianOf('hostd', 'checkpoint'), 4),
-    hostd_revert_s: roundFigure(medianOf('hostd', 'revert'), 4),
-    speedup_cli_vs_internal_snapshot: roundFigure(cliCheckpoint, 2),
-    revert_speedup_cli_vs_internal_snapshot: roundFigure(cliRevert, 2),
-    mvctl_checkpoint_s: roundFigure(medianOf('mvctl', 'checkpoint'), 4),
-    mvctl_revert_s: roundFigure(medianOf('mvctl', 'revert'), 4),
-    virsh_snapshot_create_s: roundFigure(medianOf('virsh', 'checkpoint'), 4),
-    virsh_snapshot_revert_s: roundFigure(medianOf('virsh', 'revert'), 4),
-  });
 }
