@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import QRCode from 'qrcode';
 import { formatShareCompact, parseShareText } from './share-codec.js';
-import { shareQrPng, shareQrSvg } from './share-qr.js';
+import { shareQrPng, shareQrSegments, shareQrSvg } from './share-qr.js';
 import type { PlainShare } from './share.js';
 
 const zbarAvailable = spawnSync('zbarimg', ['--version']).status === 0;
@@ -30,7 +30,7 @@ function plainShare(): PlainShare {
 
 describe('share QR codes', () => {
   it('carries the compact form in alphanumeric mode: a 37×37 code for a plain share', () => {
-    const code = QRCode.create(formatShareCompact(plainShare()), { errorCorrectionLevel: 'M' });
+    const code = QRCode.create(shareQrSegments(plainShare()), { errorCorrectionLevel: 'M' });
     assert.equal(code.modules.size, 37);
     assert.deepEqual(
       code.segments.map((segment) => segment.mode.id),

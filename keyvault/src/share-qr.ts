@@ -9,12 +9,20 @@ import type { VaultShare } from './share.js';
  */
 const QR_OPTIONS = { errorCorrectionLevel: 'M', margin: 4 } as const;
 
+/**
+ * The code's content as one alphanumeric segment. Left to itself, the library splits runs of digits into
+ * numeric segments, which makes the code's size depend on the share's random bytes.
+ */
+export function shareQrSegments(share: VaultShare): QRCode.QRCodeSegment[] {
+  return [{ data: formatShareCompact(share), mode: 'alphanumeric' }];
+}
+
 export async function shareQrSvg(share: VaultShare): Promise<string> {
-  return QRCode.toString(formatShareCompact(share), { ...QR_OPTIONS, type: 'svg' });
+  return QRCode.toString(shareQrSegments(share), { ...QR_OPTIONS, type: 'svg' });
 }
 
 export async function shareQrPng(share: VaultShare, options: { scale?: number } = {}): Promise<Buffer> {
-  return QRCode.toBuffer(formatShareCompact(share), {
+  return QRCode.toBuffer(shareQrSegments(share), {
     ...QR_OPTIONS,
     type: 'png',
     scale: options.scale ?? 8,
