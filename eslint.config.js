@@ -28,7 +28,12 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@multiverse/*/*'], message: 'Import other packages only through their public entry.' },
+            // Each package's exports map names its public entries (Node and tsc refuse any other subpath);
+            // this catches reaching into a package's build output or sources instead.
+            {
+              group: ['@multiverse/*/dist/*', '@multiverse/*/src/*'],
+              message: 'Import other packages only through the entries their package.json exports.',
+            },
           ],
         },
       ],

@@ -1,6 +1,6 @@
-import { TASK_ID_PATTERN, TASK_STATES } from '../tasks/index.js';
+import { TASK_ID_PATTERN, TASK_STATES } from '../tasks/task-record.js';
 import type { VerbName, VerbOutput } from '../service/index.js';
-import { renderCpuPlan } from '../cpu-plan/index.js';
+import { renderCpuPlan } from '../cpu-plan/render-plan.js';
 import { bashCompletionScript } from './completion.js';
 import type { CommandInputContext } from './command-input.js';
 import type { OptionSpec } from './command-options.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ROLES } from '../service/actor.js';
+import { ROLES } from '../service/roles.js';
 import type { VerbName, VerbOutput } from '../service/index.js';
 import type { ArgumentSpec, Command, ParsedValues, RemoteCommand } from './commands.js';
 import { formatTime } from './human-units.js';

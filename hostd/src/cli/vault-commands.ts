@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateCustodianKeyPair, parseShareText, shareTextProgress } from '@multiverse/keyvault';
+import { generateCustodianKeyPair } from '@multiverse/keyvault/custodian-keys';
+import { parseShareText, shareTextProgress } from '@multiverse/keyvault/share-text';
 import type { VerbName, VerbOutput } from '../service/index.js';
-import { VAULT_VALUE_MAX_BYTES } from '../service/vault-verbs.js';
+import { VAULT_VALUE_MAX_BYTES } from '../service/vault-limits.js';
 import type { FollowerProblem, HandedShare, VaultStatusReport } from '../vault/index.js';
 import type { CommandInputContext, FilelessFrontEnd, TerminalQuestion } from './command-input.js';
 import type { ArgumentSpec, Command, LocalCommand, ParsedValues, RemoteCommand } from './commands.js';

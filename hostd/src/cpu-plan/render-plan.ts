@@ -1,4 +1,4 @@
-import { formatCpuSet } from '@multiverse/vm-templates';
+import { formatCpuSet } from '@multiverse/vm-templates/cpu-set';
 import type { CpuPlan, HostCpuUse, PlannedVm } from './cpu-plan.js';
 
 /** The JSON form of a plan (`mvctl host cpus --json`): the plan itself, with a version for scripts. */

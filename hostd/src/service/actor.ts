@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { ROLES } from './roles.js';
+import type { Role } from './roles.js';
 
-export const ROLES = ['owner', 'operator', 'viewer'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES } from './roles.js';
+export type { Role } from './roles.js';
 
 /** The front end a call came through. */
 export const VIAS = ['cli', 'ssh', 'web'] as const;

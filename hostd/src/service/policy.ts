@@ -31,6 +31,7 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'image.verify': ['owner', 'operator', 'viewer'],
   'task.list': ['owner', 'operator', 'viewer'],
   'task.show': ['owner', 'operator', 'viewer'],
+  'task.wait': ['owner', 'operator', 'viewer'],
   'task.cancel': ['owner', 'operator'],
   // The audit log tells who did what: only the owner reads it.
   'audit.list': ['owner'],

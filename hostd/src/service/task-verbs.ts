@@ -36,6 +36,20 @@ export const taskVerbs = {
       return Promise.resolve({ task });
     },
   }),
+  'task.wait': defineVerb({
+    summary: 'the task once its state or progress message differs from the given ones, or after timeoutMs',
+    input: z.strictObject({
+      id: taskId,
+      state: z.enum(TASK_STATES),
+      message: z.string().max(500),
+      timeoutMs: z.number().int().min(0).max(30_000).default(10_000),
+    }),
+    target: (input) => input.id,
+    async run({ tasks }, input): Promise<{ task: TaskRecord }> {
+      if (tasks.get(input.id) === undefined) throw notFound(input.id);
+      return { task: await tasks.nextChange(input.id, input, input.timeoutMs) };
+    },
+  }),
   'task.cancel': defineVerb({
     summary: 'ask a queued or running task to stop',
     input: z.strictObject({ id: taskId }),

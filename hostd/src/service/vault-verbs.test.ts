@@ -19,7 +19,7 @@ import { VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 import { HostService } from './host-service.js';
 import { ServiceError } from './service-error.js';
-import { VAULT_VALUE_MAX_BYTES } from './vault-verbs.js';
+import { VAULT_VALUE_MAX_BYTES } from './vault-limits.js';
 
 const owner: Actor = { user: 'alice', role: 'owner', via: 'cli' };
 const operator: Actor = { user: 'oscar', role: 'operator', via: 'ssh' };

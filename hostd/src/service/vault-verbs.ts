@@ -9,14 +9,10 @@ import type {
   VaultStatusReport,
 } from '../vault/index.js';
 import { ServiceError } from './service-error.js';
+import { VAULT_VALUE_MAX_BYTES } from './vault-limits.js';
 import { defineVerb } from './verb.js';
 import type { VerbContext } from './verb.js';
 
-/**
- * Largest value `vault put` takes through the API: its base64 must fit the 64 KiB request body. The vault
- * itself holds up to 1 MiB, for hostd's own entries; owner secrets (keys, passphrases, tokens) are small.
- */
-export const VAULT_VALUE_MAX_BYTES = 40 * 1024;
 /** A share's text is ~0.5 KiB (11 lines when encrypted) plus comments; this bounds what is parsed. */
 const SHARE_TEXT_MAX_CHARS = 8 * 1024;
 const MAX_CUSTODIANS = 255;

@@ -40,6 +40,44 @@ describe('task manager', () => {
     return { state, audit, tasks: new TaskManager(state.db, audit, { progressWriteIntervalMs: 10 }) };
   }
 
+  it('answers a long poll when the task moves, and with the unchanged task when the wait runs out', async () => {
+    const { tasks } = await setUp();
+    let step!: () => void;
+    let finish!: () => void;
+    const stepped = new Promise<void>((resolve) => (step = resolve));
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const { task, done } = tasks.start(
+      { kind: 'vm.checkpoint', target: 'polled', requestedBy: bob },
+      async (context) => {
+        await stepped;
+        context.reportProgress(0.5, 'halfway');
+        await finished;
+        return { ok: true };
+      },
+    );
+    await sleep(20);
+    const running = { state: 'running' as const, message: 'started' };
+    assert.deepEqual(tasks.get(task.id)?.progress.message, running.message);
+
+    const quiet = await tasks.nextChange(task.id, running, 30);
+    assert.deepEqual([quiet.state, quiet.progress.message], ['running', 'started']);
+
+    const waitingForStep = tasks.nextChange(task.id, running, 60_000);
+    step();
+    const moved = await waitingForStep;
+    assert.deepEqual([moved.state, moved.progress.message], ['running', 'halfway']);
+
+    const waitingForEnd = tasks.nextChange(task.id, { state: 'running', message: 'halfway' }, 60_000);
+    finish();
+    const ended = await waitingForEnd;
+    assert.deepEqual([ended.state, ended.result], ['succeeded', { ok: true }]);
+    assert.equal((await done).state, 'succeeded');
+
+    // A caller that saw an older state is answered at once, also once the task has ended.
+    const stale = await tasks.nextChange(task.id, running, 60_000);
+    assert.equal(stale.state, 'succeeded');
+  });
+
   it('records a task from queued through running to succeeded, with progress, result and audit rows', async () => {
     const { state, audit, tasks } = await setUp();
     let release!: () => void;

@@ -42,6 +42,12 @@ interface LiveTask {
   progressTimer: NodeJS.Timeout | undefined;
   readonly done: Promise<TaskRecord>;
   readonly settle: (record: TaskRecord) => void;
+  /** Long-polling callers of {@link TaskManager.nextChange}, woken at each change of state or progress. */
+  readonly watchers: Set<() => void>;
+}
+
+function wakeWatchers(live: LiveTask): void {
+  for (const wake of [...live.watchers]) wake();
 }
 
 const ERROR_CODE_PATTERN = /^[A-Z][A-Z0-9_]{1,63}$/;
@@ -164,6 +170,7 @@ export class TaskManager {
       progressTimer: undefined,
       done,
       settle,
+      watchers: new Set(),
     };
     this.live.set(id, live);
     const previous = this.tailByTarget.get(spec.target) ?? Promise.resolve();
@@ -225,6 +232,33 @@ export class TaskManager {
     return this.require(id);
   }
 
+  /**
+   * The task as soon as it differs from what the caller last saw (state or progress message), or as it is
+   * after `timeoutMs`: a long poll, so a follower hears of each step and of the end when it happens rather
+   * than at its next poll.
+   */
+  async nextChange(
+    id: string,
+    seen: { state: TaskState; message: string },
+    timeoutMs: number,
+  ): Promise<TaskRecord> {
+    const current = this.require(id);
+    const live = this.live.get(id);
+    if (live === undefined || current.state !== seen.state || current.progress.message !== seen.message) {
+      return current;
+    }
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        live.watchers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      live.watchers.add(wake);
+    });
+    return this.require(id);
+  }
+
   /** Waits for a task to end; resolves with its final record. */
   async waitFor(id: string): Promise<TaskRecord> {
     const live = this.live.get(id);
@@ -282,6 +316,7 @@ export class TaskManager {
         });
       })();
       live.progress = { fraction: 0, message: 'started' };
+      wakeWatchers(live);
       const context: TaskContext = {
         signal: live.controller.signal,
         reportProgress: (fraction, message) => this.reportProgress(id, live, fraction, message),
@@ -309,6 +344,7 @@ export class TaskManager {
       throw new RangeError(`task progress must be within 0..1, got ${fraction}`);
     }
     live.progress = { fraction, message: message.slice(0, 500) };
+    wakeWatchers(live);
     live.progressTimer ??= setTimeout(() => {
       live.progressTimer = undefined;
       if (this.live.get(id) === live) {
@@ -369,7 +405,9 @@ export class TaskManager {
         details: { taskId: id, kind: spec.kind, state, error: error ?? undefined },
       });
     })();
-    return this.require(id);
+    const record = this.require(id);
+    wakeWatchers(live);
+    return record;
   }
 
   private withLiveProgress(task: TaskRecord): TaskRecord {
