@@ -20,6 +20,7 @@ DEBIAN_PACKAGES=(
   nftables tcpdump
   virtinst
   dnsmasq-base
+  chromium
   linux-image-cloud-amd64
   debootstrap e2fsprogs debian-archive-keyring
   python3 make g++ git ca-certificates

@@ -23,6 +23,8 @@ export interface HostdConfig {
   vaultAutoSealSeconds: number;
   /** Where the SSH jail listens; null: no jail listener (its users can still be managed). */
   jailListen: { host: string; port: number } | null;
+  /** Where the web UI (the unseal page) listens, plain HTTP; null: no web listener. */
+  webListen: { host: string; port: number } | null;
   /** Which tor call-home and onion0 use: hostd's own (started when needed), none, or an existing one. */
   tor: TorMode;
   /** A file whose lines are appended to the torrc of hostd's own tor (bridges, a test network); null: none. */
@@ -30,6 +32,19 @@ export interface HostdConfig {
 }
 
 const absolutePath = z.string().refine((value) => isAbsolute(value), { message: 'must be an absolute path' });
+
+/** `HOST:PORT` (an IPv4 address, `[IPv6]` or localhost) or `off`. */
+function listenSetting(defaultAddress: string) {
+  return z
+    .string()
+    .regex(/^(off|(\[[0-9a-fA-F:.]+\]|\d{1,3}(\.\d{1,3}){3}|localhost):([1-9]\d{0,4}))$/, {
+      message: `must be HOST:PORT (e.g. ${defaultAddress}, [::1]:${defaultAddress.split(':')[1]}) or off`,
+    })
+    .refine((value) => value === 'off' || Number(value.slice(value.lastIndexOf(':') + 1)) <= 65_535, {
+      message: 'the port must be at most 65535',
+    })
+    .default(defaultAddress);
+}
 
 const configSchema = z.object({
   MULTIVERSE_LIBVIRT_URI: z.string().min(1).default('qemu:///system'),
@@ -65,15 +80,9 @@ const configSchema = z.object({
     .transform(Number)
     .refine((seconds) => seconds <= 604_800, { message: 'must be at most 604800 (a week)' }),
   /** `HOST:PORT` (an IPv4 address, `[IPv6]` or localhost) the SSH jail listens on, or `off`. */
-  MULTIVERSE_JAIL_LISTEN: z
-    .string()
-    .regex(/^(off|(\[[0-9a-fA-F:.]+\]|\d{1,3}(\.\d{1,3}){3}|localhost):([1-9]\d{0,4}))$/, {
-      message: 'must be HOST:PORT (e.g. 127.0.0.1:2222, [::1]:2222) or off',
-    })
-    .refine((value) => value === 'off' || Number(value.slice(value.lastIndexOf(':') + 1)) <= 65_535, {
-      message: 'the port must be at most 65535',
-    })
-    .default('127.0.0.1:2222'),
+  MULTIVERSE_JAIL_LISTEN: listenSetting('127.0.0.1:2222'),
+  /** `HOST:PORT` the web UI listens on (plain HTTP: loopback, or an onion service in front), or `off`. */
+  MULTIVERSE_WEB_LISTEN: listenSetting('127.0.0.1:8420'),
   MULTIVERSE_TOR: TOR_MODE_SETTING,
   MULTIVERSE_TORRC_EXTRA: absolutePath.optional(),
 });
@@ -109,6 +118,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): HostdConfig {
     disposablePool: parsePoolSizes(values.MULTIVERSE_DISPOSABLE_POOL),
     vaultAutoSealSeconds: values.MULTIVERSE_VAULT_AUTOSEAL_S,
     jailListen: parseListenAddress(values.MULTIVERSE_JAIL_LISTEN),
+    webListen: parseListenAddress(values.MULTIVERSE_WEB_LISTEN),
     tor: parseTorMode(values.MULTIVERSE_TOR),
     torrcExtraPath: values.MULTIVERSE_TORRC_EXTRA ?? null,
   };

@@ -31,6 +31,11 @@ export interface HostServiceDependencies {
   readonly logger: Logger;
 }
 
+/** Where a call came from, beyond the actor: the client address a network front end saw (`127.0.0.1`). */
+export interface CallOrigin {
+  readonly client?: string;
+}
+
 /** `field: problem; field: problem`, the way every front end shows invalid input. */
 export function describeInputProblems(error: z.ZodError): string {
   return error.issues
@@ -58,7 +63,14 @@ export class HostService {
       });
   }
 
-  async call<Name extends VerbName>(actor: Actor, name: Name, input: unknown): Promise<VerbOutput<Name>> {
+  async call<Name extends VerbName>(
+    actor: Actor,
+    name: Name,
+    input: unknown,
+    origin: CallOrigin = {},
+  ): Promise<VerbOutput<Name>> {
+    // Where a network front end's caller came from goes into every row of the call, allowed or not.
+    const from = origin.client === undefined ? {} : { client: origin.client };
     const checkedActor = actorSchema.safeParse(actor);
     if (!checkedActor.success) {
       const error = new ServiceError(
@@ -67,7 +79,7 @@ export class HostService {
         `the caller is not a valid actor: ${describeInputProblems(checkedActor.error)}`,
         'a front end must pass { user, role: owner|operator|viewer, via: cli|ssh|web }',
       );
-      this.record({ user: '?', role: '?', via: '?' }, String(name).slice(0, 64), '-', 'denied', error, {});
+      this.record({ user: '?', role: '?', via: '?' }, String(name).slice(0, 64), '-', 'denied', error, from);
       throw error;
     }
     const who = checkedActor.data;
@@ -78,7 +90,7 @@ export class HostService {
         `hostd has no verb "${String(name).slice(0, 64)}"`,
         'run `mvctl --help` for the verbs there are',
       );
-      this.record(who, String(name).slice(0, 64), '-', 'failed', error, {});
+      this.record(who, String(name).slice(0, 64), '-', 'failed', error, from);
       throw error;
     }
     if (!isAllowed(who.role, name)) {
@@ -88,7 +100,7 @@ export class HostService {
         `${who.user} (${who.role}) may not ${name}`,
         'ask the owner for a role that allows it',
       );
-      this.record(who, name, '-', 'denied', error, {});
+      this.record(who, name, '-', 'denied', error, from);
       throw error;
     }
     // One cast: the table's verbs differ in input and output types, each checked where it is defined.
@@ -101,11 +113,11 @@ export class HostService {
         `invalid input for ${name}: ${describeInputProblems(parsed.error)}`,
         `see \`mvctl ${name.replace('.', ' ')} --help\``,
       );
-      this.record(who, name, '-', 'failed', error, {});
+      this.record(who, name, '-', 'failed', error, from);
       throw error;
     }
     const target = verb.target(parsed.data);
-    const details = { input: verb.auditDetails?.(parsed.data) ?? parsed.data };
+    const details = { ...from, input: verb.auditDetails?.(parsed.data) ?? parsed.data };
     let output: unknown;
     try {
       output = await verb.run(

@@ -1,5 +1,5 @@
 export { HostService, describeInputProblems } from './host-service.js';
-export type { HostServiceDependencies } from './host-service.js';
+export type { CallOrigin, HostServiceDependencies } from './host-service.js';
 export { ROLES, VIAS, USER_NAME_PATTERN, actorSchema } from './actor.js';
 export type { Actor, Role, Via } from './actor.js';
 export { POLICY, isAllowed, verbsAllowed } from './policy.js';

@@ -49,6 +49,7 @@ export class HostdProcess {
         MULTIVERSE_ACCELERATOR: 'tcg',
         // Tests run many hostds one after another and beside a developer's own: none takes the jail's port.
         MULTIVERSE_JAIL_LISTEN: 'off',
+        MULTIVERSE_WEB_LISTEN: 'off',
         ...this.options.env,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
