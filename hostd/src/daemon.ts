@@ -9,6 +9,7 @@ import type { AcceleratorDecision } from './accelerator-probe.js';
 import { API_SOCKET_FILE, ApiServer, refuseIfAnotherHostdAnswers } from './api/index.js';
 import { AuditLog } from './audit/index.js';
 import { DiskStore } from './disks/index.js';
+import { crashTestPauseFromEnvironment } from './disks/crash-test-pause.js';
 import type { HostdConfig } from './config.js';
 import { writeFileDurably } from './durable-fs.js';
 import { loadOrCreateHostId } from './host-id.js';
@@ -105,14 +106,18 @@ export class HostDaemon {
       });
     }
     // qcow2 base images (for VMs with a root volume) and the VMs' volumes, apart from the kernel-boot images.
+    // Test-only (crash tests): undefined unless MULTIVERSE_DISKS_PAUSE_AT is set.
+    const crashTestPause = crashTestPauseFromEnvironment(process.env);
     const disks = new DiskStore({
       imagesDir: join(this.config.stateDir, 'disk-images'),
       vmsDir: join(this.config.stateDir, 'vms'),
       maxChainDepth: this.config.maxChainDepth,
       logger: this.logger.child('disks'),
+      ...(crashTestPause === undefined ? {} : { onStep: crashTestPause.reached }),
     });
     // Each recovery is logged by the store; after this no VM's chain is half-changed.
     await disks.recoverAll();
+    crashTestPause?.arm();
     // The vault opens sealed (a damaged file is reported by `vault status`, hostd runs on without it); libvirt
     // holds the LUKS disk keys only while it is unsealed.
     this.vault = new VaultService({
@@ -137,6 +142,7 @@ export class HostDaemon {
       templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
       disks,
       logger: this.logger.child('vm'),
+      ...(crashTestPause === undefined ? {} : { onStep: crashTestPause.reached }),
     });
     this.stops = new StopReconciler(vms, this.logger.child('vm'));
     this.disposables = new Disposables({

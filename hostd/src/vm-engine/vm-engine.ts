@@ -58,6 +58,11 @@ export interface VmEngineOptions {
    */
   readonly hostId?: string;
   readonly logger: Logger;
+  /**
+   * Test only (hostd's crash tests, see disks/crash-test-pause.ts): called at each durable step of the live
+   * checkpoint/revert/delete paths, where a test may stop hostd. Unset in production.
+   */
+  readonly onStep?: (step: string) => void | Promise<void>;
 }
 
 export interface CreatedVm {
@@ -932,6 +937,7 @@ export class VmEngine {
       if (running && kind === 'vm.revert') {
         context.reportProgress(0.05, `stopping VM ${name} to revert it`);
         await this.destroy(client, vm.domain, name);
+        await this.reached('vm-revert:running-vm-cut-off');
         await this.afterStop(name);
         vm = await this.requireManaged(client, name);
       }
@@ -948,6 +954,7 @@ export class VmEngine {
       await this.mirrorCheckpoints(await this.requireManaged(client, name));
       this.options.logger.info('VM checkpoints changed', { vm: name, verb: kind, live: running });
       if (running && kind === 'vm.revert') {
+        await this.reached('vm-revert:reverted-before-restart');
         const started = await this.start(name, {
           signal: context.signal,
           reportProgress: (fraction, message) => context.reportProgress(0.5 + fraction / 2, message),
@@ -1024,7 +1031,12 @@ export class VmEngine {
       } catch (error) {
         throw libvirtFailure(`switching running VM ${name} to a new layer`, error);
       }
+      await this.reached('vm-checkpoint:live-snapshot-taken');
     };
+  }
+
+  private async reached(step: string): Promise<void> {
+    if (this.options.onStep !== undefined) await this.options.onStep(step);
   }
 
   private async requireCheckpointable(name: string, kind: CheckpointChangeKind): Promise<ManagedVm> {
