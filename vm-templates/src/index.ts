@@ -30,6 +30,7 @@ export type {
   VerifiedImage,
 } from './images/image-store.js';
 export { BUILDABLE_IMAGES, buildImageByName, listImages, verifyImageRef } from './images/image-catalog.js';
+export { VerifiedImageCache } from './images/verified-image-cache.js';
 export type { BuildImageRequest, BuildableImage, BuiltImage, ListedImage } from './images/image-catalog.js';
 export {
   ConsoleLineSplitter,

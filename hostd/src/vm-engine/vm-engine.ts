@@ -19,7 +19,7 @@ import {
   loadTemplateDirectory,
   renderXml,
   readVmMetadata,
-  verifyImage,
+  VerifiedImageCache,
 } from '@multiverse/vm-templates';
 import type { ReadyAnnouncement, VerifiedImage, VmMetadata, VmTemplate } from '@multiverse/vm-templates';
 import type { CpuPlan, PlannedVm } from '../cpu-plan/index.js';
@@ -135,6 +135,9 @@ export interface ManagedVm {
 export class VmEngine {
   /** One change at a time per VM: a start's disk preparation never meets a cleanup after the last stop. */
   private readonly vmLocks = new KeyedMutex();
+
+  /** Each start and checkpoint needs the VM's image verified; it is hashed again only when it changed. */
+  private readonly verifiedImages = new VerifiedImageCache();
 
   private readonly hostId: string;
 
@@ -1146,7 +1149,7 @@ export class VmEngine {
   private async verifyVmImage(metadata: VmMetadata): Promise<VerifiedImage> {
     const ref = `${metadata.image.name}@${metadata.image.sha256}`;
     try {
-      return await verifyImage(join(this.options.imagesDirectory, ref));
+      return await this.verifiedImages.verify(join(this.options.imagesDirectory, ref));
     } catch (error) {
       if (!(error instanceof ImageError)) throw error;
       throw new ServiceError(
