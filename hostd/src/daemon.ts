@@ -22,6 +22,7 @@ import { TaskManager } from './tasks/index.js';
 import { DiskSecrets, VaultService } from './vault/index.js';
 import { JailFrontDoor } from './jail/index.js';
 import { HostOnion } from './onion/index.js';
+import { WebServer } from './web/index.js';
 import { Disposables, StopReconciler, VmEngine } from './vm-engine/index.js';
 
 /**
@@ -60,6 +61,7 @@ export class HostDaemon {
   private vault: VaultService | undefined;
   private jail: JailFrontDoor | undefined;
   private onion: HostOnion | undefined;
+  private web: WebServer | undefined;
   private diskSecrets: DiskSecrets | undefined;
   /** The service layer every front end calls; set once start() has opened the state database. */
   service: HostService | undefined;
@@ -168,6 +170,7 @@ export class HostDaemon {
     this.api = new ApiServer(this.service, this.logger.child('api'));
     await this.api.listen(socketPath);
     await this.startJailListener(this.service);
+    await this.startWebListener(this.service);
     this.session.start();
   }
 
@@ -227,11 +230,28 @@ export class HostDaemon {
     }
   }
 
+  /** Like the jail: a web UI that cannot listen (port taken) is logged; hostd and mvctl run on without it. */
+  private async startWebListener(service: HostService): Promise<void> {
+    const address = this.config.webListen;
+    if (address === null) return;
+    const web = new WebServer({ service, logger: this.logger.child('web') });
+    try {
+      await web.listen(address);
+      this.web = web;
+    } catch (error) {
+      this.logger.error('the web UI cannot start; hostd runs without it', {
+        address: `${address.host}:${address.port}`,
+        error: (error as Error).message,
+      });
+    }
+  }
+
   async stop(): Promise<void> {
     // The onion service leads to the jail: withdrawn first.
     await this.onion?.stop();
     // Jail sessions call the service: they end first.
     await this.jail?.close();
+    await this.web?.close();
     await this.api?.close();
     await this.tasks?.shutdown(TASK_SHUTDOWN_GRACE_MS);
     // Sealing takes the disk keys back from libvirt, so it runs while the connection is still up.
