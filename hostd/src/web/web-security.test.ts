@@ -4,11 +4,16 @@
 // each refusal from its own loopback address, none of them reaching the vault.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AuditEntry } from '../audit/index.js';
 import type { VaultStatusReport } from '../vault/index.js';
-import { formToken, rawRequest, startWebTestHost } from './testing/web-test-hostd.js';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostdProcess } from '../testing/hostd-process.js';
+import { formToken, freeLoopbackPort, rawRequest, startWebTestHost } from './testing/web-test-hostd.js';
 import type { RawResponse, WebTestHost } from './testing/web-test-hostd.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -190,5 +195,26 @@ describe('the web listener over HTTP', { timeout: 120_000 }, () => {
     );
     assert.ok(statusReads.length > 0);
     assert.ok(!statusReads.some((entry) => (entry.details as { client: string }).client === '127.0.0.3'));
+  });
+
+  it('a port it cannot bind leaves hostd running without the web UI, and says so', async () => {
+    const port = await freeLoopbackPort();
+    const squatter = createServer();
+    squatter.listen(port, '127.0.0.1');
+    await once(squatter, 'listening');
+    const root = await mkdtemp(join(tmpdir(), 'mv-web-taken-'));
+    const second = new HostdProcess({
+      root,
+      env: { MULTIVERSE_WEB_LISTEN: `127.0.0.1:${port}`, MULTIVERSE_DISPOSABLE_POOL: 'none' },
+    });
+    try {
+      await second.start();
+      assert.match(second.log, /the web UI cannot start; hostd runs without it .*EADDRINUSE/);
+      assert.equal((await second.mvctl(['vault', 'status'])).code, 0, 'mvctl still works');
+    } finally {
+      await second.stop('SIGKILL');
+      squatter.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
