@@ -1,4 +1,4 @@
-import { DomainCreateFlags } from '@multiverse/libvirt-ts';
+import { DomainConsoleFlags, DomainCreateFlags } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
 import type { ReadyAnnouncement } from '@multiverse/vm-templates';
 import { readyLineOn } from './ready-line.js';
@@ -15,7 +15,7 @@ export async function resumeUntilReady(
   domain: Domain,
   timeoutMs = GUEST_READY_TIMEOUT_MS,
 ): Promise<ReadyAnnouncement> {
-  const console = await client.domainOpenConsole(domain);
+  const console = await client.domainOpenConsole(domain, { flags: [DomainConsoleFlags.FORCE] });
   try {
     const ready = readyLineOn(console, timeoutMs);
     try {

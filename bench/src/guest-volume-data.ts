@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import { DomainConsoleFlags } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
 import { GuestShellError, guestShellOk, whenGuestShellAnswers } from './guest-shell.js';
 
@@ -23,7 +24,9 @@ export async function withGuestConsole<T>(
   domain: Domain,
   use: (console: Duplex) => Promise<T>,
 ): Promise<T> {
-  const console = await client.domainOpenConsole(domain);
+  // The bench alone uses its domains' consoles, one after another; forcing takes over a previous session whose
+  // end libvirtd has not processed yet (a plain open then fails with "Active console session exists").
+  const console = await client.domainOpenConsole(domain, { flags: [DomainConsoleFlags.FORCE] });
   try {
     await whenGuestShellAnswers(console);
     return await use(console);
