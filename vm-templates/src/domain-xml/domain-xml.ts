@@ -61,6 +61,31 @@ function cpuTuneElement(model: VmModel): XmlElement {
   );
 }
 
+/** A LUKS-encrypted qcow2's key: the libvirt secret hostd defines while the vault is unsealed. */
+function luksEncryption(secretUuid: string): XmlElement {
+  return element(
+    'encryption',
+    { format: 'luks' },
+    element('secret', { type: 'passphrase', uuid: secretUuid }),
+  );
+}
+
+/**
+ * A backing chain written out, newest layer first, ending in an empty `<backingStore/>`: libvirt then opens
+ * exactly these layers, each with its key, instead of probing the headers (which name no keys).
+ */
+function backingStoreElement(chain: VmModel['disks'][number]['backingChain']): XmlElement {
+  const [layer, ...below] = chain ?? [];
+  if (layer === undefined) return element('backingStore');
+  return element(
+    'backingStore',
+    { type: 'file' },
+    element('format', { type: 'qcow2' }),
+    element('source', { file: layer.path }, layer.secretUuid !== null && luksEncryption(layer.secretUuid)),
+    backingStoreElement(below),
+  );
+}
+
 function osElement(model: VmModel): XmlElement {
   const type = element('type', { arch: 'x86_64', machine: 'q35' }, 'hvm');
   if (model.kernel === null) return element('os', {}, type, element('boot', { dev: 'hd' }));
@@ -86,7 +111,8 @@ function devicesElement(model: VmModel): XmlElement {
         'disk',
         { type: 'file', device: 'disk' },
         element('driver', { name: 'qemu', type: 'qcow2', discard: 'unmap' }),
-        element('source', { file: disk.path }),
+        element('source', { file: disk.path }, disk.secretUuid !== null && luksEncryption(disk.secretUuid)),
+        disk.backingChain !== null && backingStoreElement(disk.backingChain),
         element('target', { dev: disk.device, bus: 'virtio' }),
         disk.readOnly && element('readonly'),
       ),

@@ -19,6 +19,8 @@ import type { VmMetadata } from './vm-metadata.js';
 
 const MAX_PATH_LENGTH = 4096;
 const MAX_HOST_CPU = 4095;
+/** Layers below an encrypted private top: hostd's chain depth is at most 64. */
+const MAX_BACKING_LAYERS = 63;
 /** The fallback VM inspects one failed VM, whose volumes are at most these. */
 const MAX_INSPECTED_DISKS = 4;
 
@@ -102,6 +104,24 @@ export const vmInstanceFactsSchema = closedObject(
       )
       .max(2, { error: 'at most two interfaces (upstream and, for routers, inside)' })
       .default([]),
+    /**
+     * The VM's volumes are LUKS-encrypted with the key of this libvirt secret. libvirt cannot open an encrypted
+     * backing layer it only probed from a header, so the chains are spelled out: the private top's layers below
+     * it, newest first (all encrypted with the same key), and the plain base image under the root overlay.
+     */
+    diskEncryption: closedObject(
+      {
+        secretUuid: parsedString('a libvirt secret UUID in lowercase', (text) =>
+          /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text) ? text : undefined,
+        ),
+        privateBacking: z
+          .array(absolutePath, { error: 'a list of paths' })
+          .max(MAX_BACKING_LAYERS, { error: `a list of at most ${MAX_BACKING_LAYERS} paths` })
+          .default([]),
+        rootBase: absolutePath.optional(),
+      },
+      'a mapping of disk encryption facts',
+    ).optional(),
     /** Host CPUs per vCPU (index = vCPU) and for QEMU's emulator threads, from hostd's planner. */
     cpuPinning: closedObject(
       { vcpus: z.array(cpuList, { error: 'a list with one host CPU list per vCPU' }), emulator: cpuList },
@@ -134,6 +154,13 @@ export interface VmDisk {
   readonly readOnly: boolean;
   /** Deleted (root: recreated) when the VM stops. */
   readonly discardedAtStop: boolean;
+  /** The libvirt secret of this disk's LUKS key; null: plain qcow2. */
+  readonly secretUuid: string | null;
+  /**
+   * The layers below it, newest first, each with its secret (null: plain), written out as `<backingStore>`;
+   * null: libvirt reads the chain from the image headers (plain VMs).
+   */
+  readonly backingChain: readonly { readonly path: string; readonly secretUuid: string | null }[] | null;
 }
 
 export interface VmInterface {
@@ -224,16 +251,27 @@ export function buildVmModel(template: VmTemplate, facts: unknown): VmModel {
     problem('disks', 'each disk needs a path of its own');
 
   checkInterfaces(template, instance.name, instance.interfaces, problem);
+  checkDiskEncryption(instance.disks, instance.diskEncryption, problem);
   checkPinning(template, instance.cpuPinning, problem);
 
   if (problems.length > 0) throw new DomainXmlError('VM_MODEL_INVALID', problems);
 
+  const encryption = instance.diskEncryption;
   const disks: VmDisk[] = [];
   for (const volume of ['root', 'private', 'volatile'] as const) {
     const path = instance.disks[volume];
     if (path === undefined) continue;
     const discardedAtStop = volume !== 'private' || template.ephemeral;
-    disks.push({ purpose: volume, path, device: VOLUME_DEVICES[volume], readOnly: false, discardedAtStop });
+    const secretUuid = encryption?.secretUuid ?? null;
+    disks.push({
+      purpose: volume,
+      path,
+      device: VOLUME_DEVICES[volume],
+      readOnly: false,
+      discardedAtStop,
+      secretUuid,
+      backingChain: encryption === undefined ? null : encryptedBackingChain(volume, encryption),
+    });
   }
   instance.disks.inspected.forEach((path, index) => {
     disks.push({
@@ -242,6 +280,8 @@ export function buildVmModel(template: VmTemplate, facts: unknown): VmModel {
       device: INSPECTED_DEVICES[index] ?? '',
       readOnly: true,
       discardedAtStop: false,
+      secretUuid: null,
+      backingChain: null,
     });
   });
 
@@ -299,6 +339,39 @@ function checkInterfaces(
   const macs = interfaces.map((entry) => entry.mac);
   if (new Set(macs).size !== macs.length)
     problem('interfaces', 'each interface needs a MAC address of its own');
+}
+
+function encryptedBackingChain(
+  volume: Volume,
+  encryption: { secretUuid: string; privateBacking: string[]; rootBase?: string | undefined },
+): VmDisk['backingChain'] {
+  if (volume === 'private') {
+    return encryption.privateBacking.map((path) => ({ path, secretUuid: encryption.secretUuid }));
+  }
+  if (volume === 'root' && encryption.rootBase !== undefined) {
+    return [{ path: encryption.rootBase, secretUuid: null }];
+  }
+  return [];
+}
+
+function checkDiskEncryption(
+  disks: { root?: string | undefined; private?: string | undefined; inspected: string[] },
+  encryption: { privateBacking: string[]; rootBase?: string | undefined } | undefined,
+  problem: (field: string, message: string) => void,
+): void {
+  if (encryption === undefined) return;
+  if (disks.root !== undefined && encryption.rootBase === undefined) {
+    problem('diskEncryption.rootBase', 'an encrypted root overlay needs the base image it overlays');
+  }
+  if (disks.root === undefined && encryption.rootBase !== undefined) {
+    problem('diskEncryption.rootBase', 'the VM has no root volume: leave it out');
+  }
+  if (disks.private === undefined && encryption.privateBacking.length > 0) {
+    problem('diskEncryption.privateBacking', 'the VM has no private volume: leave it empty');
+  }
+  if (disks.inspected.length > 0) {
+    problem('diskEncryption', "the fallback VM's own volumes are never encrypted");
+  }
 }
 
 function checkPinning(

@@ -84,6 +84,7 @@ describe('parseTemplate', () => {
       boot: 'disk',
       autostart: false,
       ephemeral: false,
+      encrypted: false,
       readyTimeoutSeconds: 60,
     });
   });
@@ -147,7 +148,7 @@ describe('parseTemplate', () => {
       name: 'a misspelt key',
       text: edit({}, 'autostrat: true\n'),
       messages: [
-        'templates/app.yaml:12: unknown key "autostrat" (did you mean "autostart"?); known keys: name, description, role, tunnel, image, vcpus, memory, pinning, disks, router, boot, autostart, ephemeral, readyTimeout',
+        'templates/app.yaml:12: unknown key "autostrat" (did you mean "autostart"?); known keys: name, description, role, tunnel, image, vcpus, memory, pinning, disks, router, boot, autostart, ephemeral, encrypted, readyTimeout',
       ],
     },
     {
@@ -193,7 +194,7 @@ describe('parseTemplate', () => {
       name: 'a list instead of a mapping',
       text: '- name: app\n',
       messages: [
-        'templates/app.yaml: must be a mapping of template fields with the keys name, description, role, tunnel, image, vcpus, memory, pinning, disks, router, boot, autostart, ephemeral, readyTimeout, got a list',
+        'templates/app.yaml: must be a mapping of template fields with the keys name, description, role, tunnel, image, vcpus, memory, pinning, disks, router, boot, autostart, ephemeral, encrypted, readyTimeout, got a list',
       ],
     },
     {

@@ -56,6 +56,18 @@ export function checkRoleRules(file: TemplateFile): RuleViolation[] {
     violate(['tunnel'], `only routers have a tunnel, and this template's role is ${file.role}: remove it`);
   }
 
+  if (
+    file.encrypted &&
+    file.disks.root === undefined &&
+    file.disks.private === undefined &&
+    file.disks.volatile === undefined
+  ) {
+    violate(
+      ['encrypted'],
+      'this template has no volume (root, private or volatile) a VM would write, so there is nothing to encrypt: remove "encrypted: true", or give it a volume',
+    );
+  }
+
   if (file.role === 'fallback') {
     if (file.image.name !== TINY_IMAGE) {
       violate(
@@ -124,6 +136,7 @@ export function toVmTemplate(file: TemplateFile): VmTemplate {
     boot: file.boot,
     autostart: file.autostart,
     ephemeral: file.ephemeral ?? ALWAYS_EPHEMERAL.includes(file.role),
+    encrypted: file.encrypted,
     readyTimeoutSeconds: file.readyTimeout,
   };
 }

@@ -62,6 +62,7 @@ export const templateFileSchema = closedObject(
     boot: oneOf(BOOT_MODES),
     autostart: flag().default(false),
     ephemeral: flag().optional(),
+    encrypted: flag().default(false),
     readyTimeout: duration(
       TEMPLATE_LIMITS.readyTimeoutSeconds.min,
       TEMPLATE_LIMITS.readyTimeoutSeconds.max,
@@ -96,6 +97,11 @@ export interface VmTemplate {
   readonly autostart: boolean;
   /** The VM and all its volumes are deleted when it stops. */
   readonly ephemeral: boolean;
+  /**
+   * Every volume the VM writes (root overlay, private layers, volatile) is LUKS-encrypted with a key kept in
+   * hostd's vault; the base image stays plain (public content).
+   */
+  readonly encrypted: boolean;
   /** How long after start the guest has to report ready before hostd boots the fallback VM. */
   readonly readyTimeoutSeconds: number;
 }
