@@ -56,6 +56,7 @@ export {
   tinyImageRecipe,
 } from './images/tiny/tiny-recipe.js';
 export type { BuildTinyImageOptions } from './images/tiny/tiny-recipe.js';
+export { IPV4_KERNEL_PARAMETER } from './images/guest-shell-snippets.js';
 export {
   HOSTNAME_KERNEL_PARAMETER,
   TINY_DEFAULT_HOSTNAME,
@@ -114,6 +115,7 @@ export type {
 } from './templates/template-schema.js';
 export {
   NO_ROUTER,
+  ONION_ROUTER,
   RESERVED_VM_NAMES,
   VM_NAME_PATTERN,
   VM_NAME_RULE,
@@ -138,6 +140,7 @@ export {
 export type { VmCheckpoint, VmMetadata } from './domain-xml/vm-metadata.js';
 export { readVmMetadata, readVmMetadataElement } from './domain-xml/vm-metadata-reader.js';
 export { INTERFACE_PURPOSES, buildVmModel } from './domain-xml/vm-model.js';
+export type { VmOnionLink } from './domain-xml/onion-link.js';
 export type {
   DiskPurpose,
   InterfacePurpose,

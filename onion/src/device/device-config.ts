@@ -47,6 +47,11 @@ export const OnionDeviceOptionsSchema = z
 
 export const OnionDeviceUpSchema = z
   .object({
+    /**
+     * veth (default): a pair whose peer end moves into `namespace` (or stays here as NAMEp). tap: a persistent
+     * TAP device whose other end is a VM's NIC (QEMU attaches to it by name, libvirt `managed='no'`).
+     */
+    link: z.enum(['veth', 'tap']).default('veth'),
     /** The namespace the peer end moves into; without one it stays here unaddressed, for a bridge or a VM. */
     namespace: NamespaceName.optional(),
     /** Give the namespace a default route through the device (default true); else only the virtual range. */
@@ -57,7 +62,11 @@ export const OnionDeviceUpSchema = z
     /** VirtualAddrNetworkIPv4 when tor's current one is loopback (see DEFAULT_VIRTUAL_ADDRESS_NETWORK). */
     virtualAddressNetwork: Ipv4Cidr.default(DEFAULT_VIRTUAL_ADDRESS_NETWORK),
   })
-  .strict();
+  .strict()
+  .refine((settings) => settings.link === 'veth' || settings.namespace === undefined, {
+    message: 'a tap link has no peer end to move into a namespace: leave namespace out',
+    path: ['namespace'],
+  });
 
 export type OnionDeviceOptions = z.input<typeof OnionDeviceOptionsSchema>;
 export type OnionDeviceUpSettings = z.input<typeof OnionDeviceUpSchema>;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createTestNamespace, type TestNetworkNamespace } from '../test-network/network-namespace.js';
 import { deviceAddresses, networkContains, networksOverlap, parseCidr } from './device-config.js';
+import type { TorControlClient } from '../control/client.js';
 import { OnionDevice } from './device.js';
 import { OnionDeviceError } from './errors.js';
 import { buildOnionRuleset, buildOnionRulesetRemoval, readRulesetListing } from './nft-ruleset.js';
@@ -63,6 +64,22 @@ describe('onion device configuration', () => {
     ]) {
       assert.throws(() => new OnionDevice(options), invalidOptions, JSON.stringify(options));
     }
+  });
+
+  it('refuses a tap link with a namespace, or an unknown link kind, before touching anything', async () => {
+    const device = new OnionDevice({ name: `mvt${randomBytes(3).toString('hex')}` });
+    // The options are checked before tor is ever asked: a client that would fail any call proves it.
+    const tor = new Proxy({}, { get: () => assert.fail('tor was used') }) as TorControlClient;
+    await assert.rejects(device.up({ tor, link: 'tap', namespace: 'ns1' }), (error: unknown) => {
+      assert.ok(invalidOptions(error));
+      assert.match((error as Error).message, /namespace: a tap link has no peer end/);
+      return true;
+    });
+    await assert.rejects(
+      device.up({ tor, link: 'macvtap' as 'tap' }),
+      (error: unknown) => invalidOptions(error) && /link/.test((error as Error).message),
+    );
+    assert.equal((await device.status()).state, 'down');
   });
 });
 

@@ -45,8 +45,8 @@ const NO_PACKETS: PacketCount = { packets: 0, bytes: 0 };
 const SysctlPath = z.string().regex(/^[a-z0-9_]+$/);
 
 /**
- * `onion0`: a veth pair whose far end sits in a caller's network namespace (or stays here for a bridge or a
- * VM) and whose traffic is torified. TCP arriving from it is redirected to tor's TransPort and DNS (UDP 53,
+ * `onion0`: a veth pair whose far end sits in a caller's network namespace (or stays here for a bridge), or a
+ * TAP device whose far end is one VM's NIC, and whose traffic is torified. TCP arriving from it is redirected to tor's TransPort and DNS (UDP 53,
  * to any server) to tor's DNSPort, both listening on the device's own host address; everything else (other
  * UDP, ICMP, IPv6, other protocols, spoofed sources) is dropped and counted. If tor stops, the redirects
  * hit closed ports: nothing falls back to the direct route.
@@ -106,24 +106,33 @@ export class OnionDevice {
         ? runCommand(command, args)
         : runCommand('ip', ['netns', 'exec', namespace, command, ...args]);
 
+    const tap = settings.link === 'tap';
     try {
-      await runCommand('ip', [
-        'link',
-        'add',
-        this.interfaceName,
-        'type',
-        'veth',
-        'peer',
-        'name',
-        peer,
-        ...(namespace === undefined ? [] : ['netns', namespace]),
-      ]);
+      if (tap) {
+        // Persistent and down: nothing crosses it until the rules are in and it is brought up below, and a VM
+        // started by hand while it is missing fails (libvirt's managed='no' wants the device to exist).
+        await runCommand('ip', ['tuntap', 'add', 'dev', this.interfaceName, 'mode', 'tap']);
+      } else {
+        await runCommand('ip', [
+          'link',
+          'add',
+          this.interfaceName,
+          'type',
+          'veth',
+          'peer',
+          'name',
+          peer,
+          ...(namespace === undefined ? [] : ['netns', namespace]),
+        ]);
+      }
       // Before the link is up, so neither side ever sends a router solicitation or gets a link-local address.
       await runCommand('sysctl', [
         '-qw',
         `net.ipv6.conf.${SysctlPath.parse(this.interfaceName)}.disable_ipv6=1`,
       ]);
-      await inNamespace('sysctl', ['-qw', `net.ipv6.conf.${SysctlPath.parse(peer)}.disable_ipv6=1`]);
+      if (!tap) {
+        await inNamespace('sysctl', ['-qw', `net.ipv6.conf.${SysctlPath.parse(peer)}.disable_ipv6=1`]);
+      }
       await runCommand('ip', ['address', 'add', `${this.hostAddress}/30`, 'dev', this.interfaceName]);
 
       const listeners = await openDeviceListeners(tor, {
@@ -159,9 +168,10 @@ export class OnionDevice {
           'dev',
           peer,
         ]);
-      } else {
+      } else if (!tap) {
         await runCommand('ip', ['link', 'set', peer, 'up']);
       }
+      // A tap's far end is a VM's NIC: the guest sets its own address (hostd puts it on the kernel command line).
     } catch (error) {
       await this.down({ tor }).catch(() => undefined);
       throw error;

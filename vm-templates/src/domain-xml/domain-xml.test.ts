@@ -246,7 +246,7 @@ describe('hostile names, descriptions and paths', () => {
           assert.equal(error.problems.length, 1);
           assert.equal(
             error.problems[0],
-            `VM ${JSON.stringify(name)}: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default", got ${typeof name === 'string' ? JSON.stringify(name) : String(name)}`,
+            `VM ${JSON.stringify(name)}: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default" or "onion", got ${typeof name === 'string' ? JSON.stringify(name) : String(name)}`,
           );
           return true;
         },

@@ -1,4 +1,4 @@
-import { HOSTNAME_KERNEL_PARAMETER } from '../images/guest-shell-snippets.js';
+import { HOSTNAME_KERNEL_PARAMETER, IPV4_KERNEL_PARAMETER } from '../images/guest-shell-snippets.js';
 import { formatCpuSet } from './cpu-set.js';
 import { vmMetadataElement } from './vm-metadata.js';
 import type { VmModel } from './vm-model.js';
@@ -91,7 +91,17 @@ function osElement(model: VmModel): XmlElement {
   if (model.kernel === null) return element('os', {}, type, element('boot', { dev: 'hd' }));
   // The VM's name is a valid hostname by construction; the guest reports it back in its READY line.
   const hostname = `${HOSTNAME_KERNEL_PARAMETER}=${model.name}`;
-  const commandLine = model.kernel.arguments === '' ? hostname : `${model.kernel.arguments} ${hostname}`;
+  // A VM behind the onion device has no DHCP server to ask: its init reads the link's settings from here.
+  // Both values were checked by the model (an address with its prefix, and a dotted-quad gateway).
+  const network =
+    model.onionLink === null
+      ? []
+      : [`${IPV4_KERNEL_PARAMETER}=${model.onionLink.address},${model.onionLink.gateway}`];
+  const commandLine = [
+    ...(model.kernel.arguments === '' ? [] : [model.kernel.arguments]),
+    hostname,
+    ...network,
+  ].join(' ');
   return element(
     'os',
     {},
@@ -126,6 +136,17 @@ function devicesElement(model: VmModel): XmlElement {
         element('model', { type: 'virtio' }),
       ),
     ),
+    // The onion link: a TAP device hostd made with its torifying rules before the start. managed='no' has
+    // libvirt use it as it is, and refuse to start the VM when it does not exist, rather than make one
+    // without those rules.
+    model.onionLink !== null &&
+      element(
+        'interface',
+        { type: 'ethernet' },
+        element('mac', { address: model.onionLink.mac }),
+        element('target', { dev: model.onionLink.tap, managed: 'no' }),
+        element('model', { type: 'virtio' }),
+      ),
     element('serial', { type: 'pty' }, element('target', { port: 0 })),
     element('console', { type: 'pty' }, element('target', { type: 'serial', port: 0 })),
     // Less device surface for a guest to attack: no USB controller, no balloon (which also lets a

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { closedObject, flag, freeText, oneOf, parsedString, vmName } from '../templates/schema-fields.js';
 import { PINNING_CLASSES, VM_ROLES } from '../templates/template-schema.js';
 import type { PinningClass, VmRole } from '../templates/template-schema.js';
-import { NO_ROUTER, VM_NAME_RULE, isVmName, parseImageSelector } from '../templates/vm-names.js';
+import { NO_ROUTER, ROUTER_RULE, parseImageSelector, parseRouter } from '../templates/vm-names.js';
 import { element, renderXml } from './xml-writer.js';
 import type { XmlAttributes, XmlElement } from './xml-writer.js';
 
@@ -85,9 +85,7 @@ export const vmMetadataSchema = closedObject(
     role: oneOf(VM_ROLES),
     template: vmName(),
     image: pinnedImageSchema,
-    router: parsedString(`"${NO_ROUTER}" or a VM name (${VM_NAME_RULE})`, (text) =>
-      text === NO_ROUTER ? null : isVmName(text) ? text : undefined,
-    ),
+    router: parsedString(ROUTER_RULE, parseRouter),
     pinning: oneOf(PINNING_CLASSES),
     ephemeral: flag(),
     host: parsedString('a host id: a UUID in lowercase', (text) =>

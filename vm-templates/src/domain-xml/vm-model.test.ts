@@ -195,7 +195,7 @@ describe('buildVmModel', () => {
       template: 'app',
       facts: (base) => ({ ...base, hostname: 'x' }),
       problems: [
-        'VM "app-1": facts: unknown key "hostname"; known keys: name, uuid, hostId, description, image, kernel, disks, interfaces, diskEncryption, cpuPinning, memoryBytes, cpuShares, checkpoints',
+        'VM "app-1": facts: unknown key "hostname"; known keys: name, uuid, hostId, description, image, kernel, disks, interfaces, onionLink, diskEncryption, cpuPinning, memoryBytes, cpuShares, checkpoints',
       ],
     },
   ];

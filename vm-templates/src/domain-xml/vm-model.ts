@@ -13,7 +13,10 @@ import {
 import { describeIssues, formatPath } from '../templates/template-issues.js';
 import { TEMPLATE_LIMITS } from '../templates/template-schema.js';
 import type { Volume, VmTemplate } from '../templates/template-schema.js';
+import { ONION_ROUTER } from '../templates/vm-names.js';
 import { DomainXmlError } from './domain-xml-error.js';
+import { onionLinkProblem, onionLinkSchema } from './onion-link.js';
+import type { VmOnionLink } from './onion-link.js';
 import { CHECKPOINT_LIMITS, checkpointSchema, pinnedImageSchema } from './vm-metadata.js';
 import type { VmMetadata } from './vm-metadata.js';
 
@@ -104,6 +107,8 @@ export const vmInstanceFactsSchema = closedObject(
       )
       .max(2, { error: 'at most two interfaces (upstream and, for routers, inside)' })
       .default([]),
+    /** A VM behind the onion device ("router: onion"), while it runs: its link. Absent: no NIC at all. */
+    onionLink: onionLinkSchema.optional(),
     /**
      * The VM's volumes are LUKS-encrypted with the key of this libvirt secret. libvirt cannot open an encrypted
      * backing layer it only probed from a header, so the chains are spelled out: the private top's layers below
@@ -182,6 +187,8 @@ export interface VmModel {
   } | null;
   readonly disks: readonly VmDisk[];
   readonly interfaces: readonly VmInterface[];
+  /** "router: onion" only, and only in the definition hostd makes to start the VM. */
+  readonly onionLink: VmOnionLink | null;
   readonly cpuPinning: {
     readonly vcpus: readonly (readonly number[])[];
     readonly emulator: readonly number[];
@@ -252,6 +259,7 @@ export function buildVmModel(template: VmTemplate, facts: unknown): VmModel {
 
   checkInterfaces(template, instance.name, instance.interfaces, problem);
   checkDiskEncryption(instance.disks, instance.diskEncryption, problem);
+  checkOnionLink(template, instance.onionLink, problem);
   checkPinning(template, instance.cpuPinning, problem);
 
   if (problems.length > 0) throw new DomainXmlError('VM_MODEL_INVALID', problems);
@@ -296,6 +304,7 @@ export function buildVmModel(template: VmTemplate, facts: unknown): VmModel {
     interfaces: [...instance.interfaces].sort(
       (a, b) => INTERFACE_PURPOSES.indexOf(a.purpose) - INTERFACE_PURPOSES.indexOf(b.purpose),
     ),
+    onionLink: instance.onionLink ?? null,
     cpuPinning: instance.cpuPinning ?? null,
     memoryBytes: instance.memoryBytes ?? template.memoryBytes,
     cpuShares: instance.cpuShares,
@@ -320,7 +329,8 @@ function checkInterfaces(
 ): void {
   const count = (purpose: InterfacePurpose) => interfaces.filter((entry) => entry.purpose === purpose).length;
   const isRouter = template.role === 'router';
-  const wantsUpstream = isRouter || template.router !== null;
+  const behindOnion = template.router === ONION_ROUTER;
+  const wantsUpstream = isRouter || (template.router !== null && !behindOnion);
   if (template.router === name)
     problem('name', `the VM cannot sit behind itself (its template's router is ${name})`);
   if (wantsUpstream && count('upstream') !== 1) {
@@ -330,7 +340,9 @@ function checkInterfaces(
   if (!wantsUpstream && count('upstream') !== 0) {
     problem(
       'interfaces',
-      `template ${template.name} is offline ("router: none"): give no upstream interface`,
+      behindOnion
+        ? `template ${template.name} sits behind the onion device ("router: onion"): its NIC is the onionLink, give no network interface`
+        : `template ${template.name} is offline ("router: none"): give no upstream interface`,
     );
   }
   if (isRouter && count('inside') !== 1)
@@ -339,6 +351,23 @@ function checkInterfaces(
   const macs = interfaces.map((entry) => entry.mac);
   if (new Set(macs).size !== macs.length)
     problem('interfaces', 'each interface needs a MAC address of its own');
+}
+
+function checkOnionLink(
+  template: VmTemplate,
+  link: VmOnionLink | undefined,
+  problem: (field: string, message: string) => void,
+): void {
+  if (link === undefined) return;
+  if (template.router !== ONION_ROUTER) {
+    problem(
+      'onionLink',
+      `template ${template.name} is not behind the onion device ("router: onion"): leave it out`,
+    );
+    return;
+  }
+  const linkProblem = onionLinkProblem(link);
+  if (linkProblem !== undefined) problem('onionLink.gateway', linkProblem);
 }
 
 function encryptedBackingChain(

@@ -4,6 +4,44 @@ import { READY_LINE_PREFIX, SERIAL_PROTOCOL_VERSION } from './serial-protocol.js
 export const HOSTNAME_KERNEL_PARAMETER = 'multiverse.hostname';
 
 /**
+ * Kernel command-line parameter with the first NIC's static IPv4 settings, `ADDRESS/PREFIX,GATEWAY`; the gateway
+ * is also the nameserver. hostd sets it for a VM behind the onion device, whose link has no DHCP server.
+ */
+export const IPV4_KERNEL_PARAMETER = 'multiverse.ipv4';
+
+/**
+ * POSIX sh (busybox ash) that configures eth0 from `multiverse.ipv4=` when the kernel command line has it:
+ * IPv6 off before the link is up (no link-local address, no router solicitation), the address, a default
+ * route and the nameserver. A value with anything but digits, dots, one slash and one comma is ignored and
+ * said on ttyS0; `ip` refuses the rest. Needs /proc mounted, the NIC driver loaded and `set -f` (no globbing).
+ */
+export const IPV4_FROM_KERNEL_COMMAND_LINE = `guest_ipv4=
+for parameter in $(cat /proc/cmdline); do
+  case "$parameter" in
+    ${IPV4_KERNEL_PARAMETER}=*) guest_ipv4="\${parameter#${IPV4_KERNEL_PARAMETER}=}" ;;
+  esac
+done
+case "$guest_ipv4" in
+  '') ;;
+  *[!0-9./,]* | *,*,* | */*/* | [!0-9]*) echo "multiverse: ignoring malformed ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0 ;;
+  */*,[0-9]*)
+    guest_ipv4_address="\${guest_ipv4%%,*}"
+    guest_ipv4_gateway="\${guest_ipv4#*,}"
+    for setting in all default eth0; do
+      [ -w "/proc/sys/net/ipv6/conf/$setting/disable_ipv6" ] && echo 1 > "/proc/sys/net/ipv6/conf/$setting/disable_ipv6"
+    done
+    if ip address add "$guest_ipv4_address" dev eth0 && ip link set eth0 up &&
+      ip route add default via "$guest_ipv4_gateway" dev eth0; then
+      echo "nameserver $guest_ipv4_gateway" > /etc/resolv.conf
+    else
+      echo "multiverse: cannot configure eth0 from ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0
+    fi
+    ;;
+  *) echo "multiverse: ignoring malformed ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0 ;;
+esac
+`;
+
+/**
  * POSIX sh (busybox ash, dash) that sets `guest_hostname` from `multiverse.hostname=` on the kernel
  * command line, or to `defaultHostname` when it is absent or not an RFC 1123 label. Every Multiverse
  * guest names itself this way, so the name hostd gives a VM is the one its READY line reports.

@@ -49,10 +49,12 @@ function edit(replacements: Record<string, string | null>, extra = ''): string {
 }
 
 describe('shipped templates', () => {
-  it('all load, one per role, each named after its file', async () => {
+  it('all load, one per role plus the app behind the onion device, each named after its file', async () => {
     const templates = await loadTemplateDirectory(shippedTemplatesDirectory());
     assert.deepEqual([...new Set(templates.map((template) => template.role))].sort(), [...VM_ROLES].sort());
-    assert.equal(templates.length, VM_ROLES.length);
+    assert.equal(templates.length, VM_ROLES.length + 1);
+    const onion = templates.find((template) => template.name === 'app-onion');
+    assert.deepEqual([onion?.role, onion?.router, onion?.image.name], ['app', 'onion', 'tiny']);
   });
 
   it('give routers no private volume and disposables throw-away volumes', async () => {
@@ -160,14 +162,14 @@ describe('parseTemplate', () => {
       name: 'a name with a slash',
       text: edit({ name: 'name: app/x' }),
       messages: [
-        'templates/app.yaml:1: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default", got "app/x"',
+        'templates/app.yaml:1: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default" or "onion", got "app/x"',
       ],
     },
     {
       name: 'an empty name',
       text: edit({ name: "name: ''" }),
       messages: [
-        'templates/app.yaml:1: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default", got ""',
+        'templates/app.yaml:1: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default" or "onion", got ""',
       ],
     },
     {
@@ -175,7 +177,7 @@ describe('parseTemplate', () => {
       text: edit({ router: 'router: default', image: 'image: debian@1234' }),
       messages: [
         'templates/app.yaml:4: image: must be an image name (1 to 32 lowercase letters, digits or hyphens, starting with a letter), optionally pinned as NAME@SHA256 with 64 lowercase hex digits, got "debian@1234"',
-        'templates/app.yaml:11: router: must be "none" or a VM name (1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen), got "default"',
+        `templates/app.yaml:11: router: must be "none", "onion" or a router VM's name (1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen), got "default"`,
       ],
     },
     {
@@ -218,6 +220,31 @@ describe('parseTemplate', () => {
         'templates/app.yaml: tunnel: a router must say what carries its traffic out: one of tor, wireguard, openvpn',
         'templates/app.yaml:10: disks.private: a router keeps no state of its own and has no private volume: remove it',
         'templates/app.yaml:11: router: a router cannot sit behind itself: name another router, or "none" for the uplink',
+      ],
+    },
+    {
+      name: 'an app on the Debian image behind the onion device',
+      text: edit({ router: 'router: onion' }),
+      messages: [
+        'templates/app.yaml:4: image: a VM behind the onion device configures its link from the kernel command line, and only the tiny image\'s init does that so far: use "image: tiny", or a router VM',
+      ],
+    },
+    {
+      name: 'a router behind the onion device',
+      text: edit(
+        { name: 'name: sys-vpn', role: 'role: router', private: null, router: 'router: onion' },
+        'tunnel: wireguard\n',
+      ),
+      messages: [
+        'templates/app.yaml:4: image: a VM behind the onion device configures its link from the kernel command line, and only the tiny image\'s init does that so far: use "image: tiny", or a router VM',
+        'templates/app.yaml:10: router: a router carries other VMs\' traffic out through its tunnel and cannot sit behind the onion device, which carries only TCP and DNS: name another router, or "none" for the uplink',
+      ],
+    },
+    {
+      name: 'a template named onion',
+      text: edit({ name: 'name: onion' }),
+      messages: [
+        'templates/app.yaml:1: name: must be 1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen, other than "none" or "default" or "onion", got "onion"',
       ],
     },
     {

@@ -1,5 +1,6 @@
 import { TINY_IMAGE_NAME } from '../images/tiny/tiny-recipe.js';
 import type { TemplateFile, VmRole, VmTemplate } from './template-schema.js';
+import { ONION_ROUTER } from './vm-names.js';
 
 /** A template that is well-formed field by field but breaks a rule of its role. */
 export interface RuleViolation {
@@ -54,6 +55,21 @@ export function checkRoleRules(file: TemplateFile): RuleViolation[] {
     }
   } else if (file.tunnel !== undefined) {
     violate(['tunnel'], `only routers have a tunnel, and this template's role is ${file.role}: remove it`);
+  }
+
+  if (file.router === ONION_ROUTER) {
+    if (file.role === 'router') {
+      violate(
+        ['router'],
+        'a router carries other VMs\' traffic out through its tunnel and cannot sit behind the onion device, which carries only TCP and DNS: name another router, or "none" for the uplink',
+      );
+    }
+    if (file.image.name !== TINY_IMAGE) {
+      violate(
+        ['image'],
+        `a VM behind the onion device configures its link from the kernel command line, and only the ${TINY_IMAGE} image's init does that so far: use "image: ${TINY_IMAGE}", or a router VM`,
+      );
+    }
   }
 
   if (

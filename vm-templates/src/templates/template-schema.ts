@@ -11,7 +11,7 @@ import {
   parsedString,
   vmName,
 } from './schema-fields.js';
-import { IMAGE_SELECTOR_RULE, NO_ROUTER, VM_NAME_RULE, isVmName, parseImageSelector } from './vm-names.js';
+import { IMAGE_SELECTOR_RULE, ROUTER_RULE, parseImageSelector, parseRouter } from './vm-names.js';
 
 export const VM_ROLES = ['controller', 'router', 'app', 'utility', 'disposable', 'fallback'] as const;
 export type VmRole = (typeof VM_ROLES)[number];
@@ -56,9 +56,7 @@ export const templateFileSchema = closedObject(
       { root: diskSize.optional(), private: diskSize.optional(), volatile: diskSize.optional() },
       'a mapping of volume sizes',
     ).default({}),
-    router: parsedString(`"${NO_ROUTER}" or a VM name (${VM_NAME_RULE})`, (text) =>
-      text === NO_ROUTER ? null : isVmName(text) ? text : undefined,
-    ),
+    router: parsedString(ROUTER_RULE, parseRouter),
     boot: oneOf(BOOT_MODES),
     autostart: flag().default(false),
     ephemeral: flag().optional(),
@@ -90,7 +88,7 @@ export interface VmTemplate {
   readonly diskBytes: VolumeSizes;
   /**
    * The router VM this VM's traffic leaves through. null: none — an offline VM, or for a router,
-   * its uplink to the host's network.
+   * its uplink to the host's network. `onion` (ONION_ROUTER): the host's onion device, on a link of its own.
    */
   readonly router: string | null;
   readonly boot: BootMode;

@@ -8,11 +8,26 @@ export const VM_NAME_PATTERN = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 export const VM_NAME_RULE =
   '1 to 32 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen';
 
-/** Words that mean something else where a VM name is expected (`router: none`). */
-export const RESERVED_VM_NAMES: readonly string[] = ['none', 'default'];
+/** Words that mean something else where a VM name is expected (`router: none`, `router: onion`). */
+export const RESERVED_VM_NAMES: readonly string[] = ['none', 'default', 'onion'];
 
 /** The `router` value of a VM that sits behind no router: offline, or a router's own uplink. */
 export const NO_ROUTER = 'none';
+
+/**
+ * The `router` value of a VM attached to the host's onion device instead of a router VM: a point-to-point
+ * link of its own whose TCP and DNS hostd's tor carries, and whose other traffic is dropped.
+ */
+export const ONION_ROUTER = 'onion';
+
+export const ROUTER_RULE = `"${NO_ROUTER}", "${ONION_ROUTER}" or a router VM's name (${VM_NAME_RULE})`;
+
+/** A `router` value: null for none, "onion" for the onion device, else a router VM's name; undefined: invalid. */
+export function parseRouter(text: string): string | null | undefined {
+  if (text === NO_ROUTER) return null;
+  if (text === ONION_ROUTER) return ONION_ROUTER;
+  return isVmName(text) ? text : undefined;
+}
 
 export function isVmName(value: string): boolean {
   return VM_NAME_PATTERN.test(value) && !RESERVED_VM_NAMES.includes(value);

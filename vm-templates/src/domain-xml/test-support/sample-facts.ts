@@ -1,4 +1,5 @@
 import type { VmTemplate } from '../../templates/template-schema.js';
+import { ONION_ROUTER } from '../../templates/vm-names.js';
 import type { VmInstanceFacts } from '../vm-model.js';
 
 export const SAMPLE_SHA256 = '0db3058276aaa118e4dbad53cf9bed93838ae9d6d752be53fe3c799fa42e00af';
@@ -9,6 +10,7 @@ export function sampleFacts(template: VmTemplate, overrides: Partial<VmInstanceF
     (volume) => template.diskBytes[volume] !== null,
   );
   const isRouter = template.role === 'router';
+  const behindOnion = template.router === ONION_ROUTER;
   return {
     name: isRouter ? 'sys-tor' : `${template.name}-1`,
     uuid: '6f1c4a39-2f7e-4c1b-9a53-0c3d0b1f7e21',
@@ -29,7 +31,7 @@ export function sampleFacts(template: VmTemplate, overrides: Partial<VmInstanceF
       ...(template.role === 'fallback' ? { inspected: ['/var/lib/multiverse/vms/app-1/private.qcow2'] } : {}),
     },
     interfaces: [
-      ...(isRouter || template.router !== null
+      ...(isRouter || (template.router !== null && !behindOnion)
         ? [
             {
               purpose: 'upstream' as const,
@@ -40,6 +42,16 @@ export function sampleFacts(template: VmTemplate, overrides: Partial<VmInstanceF
         : []),
       ...(isRouter ? [{ purpose: 'inside' as const, network: 'mv-sys-tor', mac: '52:54:00:6d:76:02' }] : []),
     ],
+    ...(behindOnion
+      ? {
+          onionLink: {
+            tap: 'mvo0123456789a',
+            mac: '52:54:00:6d:76:03',
+            address: '10.154.0.2/30',
+            gateway: '10.154.0.1',
+          },
+        }
+      : {}),
     ...overrides,
   };
 }

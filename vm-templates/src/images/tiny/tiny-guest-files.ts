@@ -1,4 +1,8 @@
-import { READY_ANNOUNCEMENT, hostnameFromKernelCommandLine } from '../guest-shell-snippets.js';
+import {
+  IPV4_FROM_KERNEL_COMMAND_LINE,
+  READY_ANNOUNCEMENT,
+  hostnameFromKernelCommandLine,
+} from '../guest-shell-snippets.js';
 
 export { HOSTNAME_KERNEL_PARAMETER } from '../guest-shell-snippets.js';
 
@@ -16,7 +20,8 @@ export interface GuestFile {
 
 /**
  * /init: the kernel runs it as PID 1. It prepares the pseudo file systems, loads the packed virtio
- * drivers (so disks and NICs appear), names the machine, announces READY on ttyS0 (see
+ * drivers (so disks and NICs appear), names the machine, configures eth0 when hostd gave it static settings
+ * (a VM behind the onion device), announces READY on ttyS0 (see
  * serial-protocol.ts) and hands PID 1 to busybox init, which reaps orphans and respawns the
  * console shell if it exits (a shell as PID 1 would panic the kernel on `exit`).
  */
@@ -39,6 +44,8 @@ done < /${TINY_MODULE_LIST}
 
 ${hostnameFromKernelCommandLine(TINY_DEFAULT_HOSTNAME)}hostname "$guest_hostname"
 
+ip link set lo up
+${IPV4_FROM_KERNEL_COMMAND_LINE}
 ${READY_ANNOUNCEMENT}
 exec /sbin/init
 `;
