@@ -4,7 +4,7 @@ import { fsyncPath, removeFileDurably, renameDurably } from '../durable-fs.js';
 import { clearJournal, writeJournal, type ChainIntent, type JournalRecord } from './journal.js';
 import { writeManifest, type CheckpointRecord, type DiskManifest, type PrivateChain } from './manifest.js';
 import { newLayerId } from './names.js';
-import type { QemuImg } from './qemu-img.js';
+import type { LayerKey, QemuImg } from './qemu-img.js';
 import { VmLayout } from './vm-layout.js';
 
 /**
@@ -25,12 +25,34 @@ export const FROZEN_LAYER_MODE = 0o400;
  * disk-only external snapshot to `path`, after which QEMU writes there — which is why a checkpoint whose new top
  * exists is always finished, never undone.
  */
-export type OverlayCreator = (overlay: { path: string; backingFile: string }) => Promise<void>;
+export type OverlayCreator = (overlay: {
+  path: string;
+  backingFile: string;
+  sizeBytes: number;
+  /** An encrypted VM's key file while the checkpoint holds it; null for a plain VM. */
+  keyFile: string | null;
+}) => Promise<void>;
 
 export interface ChainContext {
   layout: VmLayout;
   qemuImg: QemuImg;
+  /**
+   * The passphrase file of an encrypted VM's key, while the operation holds it; null for a plain VM (and for
+   * an encrypted one whose operation reads no layer's data).
+   */
+  keyFile: string | null;
   reached(step: string): Promise<void>;
+}
+
+/** The key for a layer with `depth` encrypted layers below it; undefined for a plain VM. */
+function layerKey(ctx: ChainContext, depth: number): LayerKey | undefined {
+  return ctx.keyFile === null ? undefined : { file: ctx.keyFile, depth };
+}
+
+/** How many layers lie below `id` in the chain: its depth for the key options. */
+function depthOf(chain: PrivateChain, id: string): number {
+  const index = chain.checkpoints.findIndex((checkpoint) => checkpoint.id === id);
+  return index === -1 ? chain.checkpoints.length : index;
 }
 
 export interface RecoveryOutcome {
@@ -40,10 +62,11 @@ export interface RecoveryOutcome {
 
 /** The stopped-VM way: qemu-img creates the overlay under a staging name, which is renamed once it is durable. */
 export function createOverlayWithQemuImg(ctx: ChainContext): OverlayCreator {
-  return async ({ path, backingFile }) => {
+  return async ({ path, backingFile, sizeBytes }) => {
     const staging = VmLayout.staging(path);
     await removeFileDurably(staging);
-    await ctx.qemuImg.createOverlay(staging, backingFile);
+    const key = layerKey(ctx, 0);
+    await ctx.qemuImg.createOverlay(staging, backingFile, key === undefined ? undefined : sizeBytes, key);
     await chmod(staging, WRITABLE_LAYER_MODE);
     await fsyncPath(staging);
     await ctx.reached('overlay:staged');
@@ -69,6 +92,8 @@ export async function checkpointTop(
   await createOverlay({
     path: ctx.layout.layer(intent.newTop),
     backingFile: VmLayout.layerFileName(chain.top),
+    sizeBytes: chain.sizeBytes,
+    keyFile: ctx.keyFile,
   });
   await ctx.reached('checkpoint:overlay-created');
   return finishCheckpoint(ctx, manifest, intent);
@@ -117,6 +142,8 @@ export async function revertToCheckpoint(
   await createOverlay({
     path: ctx.layout.layer(intent.newTop),
     backingFile: VmLayout.layerFileName(targetId),
+    sizeBytes: chain.sizeBytes,
+    keyFile: ctx.keyFile,
   });
   await ctx.reached('revert:overlay-created');
   const next = await writeManifest(ctx.layout.manifest, {
@@ -175,7 +202,14 @@ export async function mergeAwayCheckpoint(
     await setLayerMode(child, WRITABLE_LAYER_MODE);
     await ctx.reached('delete:child-unfrozen');
   }
-  await ctx.qemuImg.rebase(child, intent.parent === null ? null : VmLayout.layerFileName(intent.parent));
+  const key = layerKey(ctx, depthOf(chain, intent.child));
+  await ctx.qemuImg.rebase(
+    child,
+    intent.parent === null ? null : VmLayout.layerFileName(intent.parent),
+    key === undefined
+      ? undefined
+      : { ...key, newDepth: intent.parent === null ? 0 : depthOf(chain, intent.parent) },
+  );
   await ctx.reached('delete:child-rebased');
   return finishDelete(ctx, manifest, intent);
 }
@@ -261,10 +295,18 @@ export async function recoverFromJournal(
       }
       // A rebase killed midway can leave clusters it allocated but never mapped: harmless leaks, repaired here.
       await setLayerMode(child, WRITABLE_LAYER_MODE);
-      await ctx.qemuImg.check(child, { repairLeaks: true });
-      const backing = (await ctx.qemuImg.info(child, 'qcow2')).backingPath;
+      const header = await ctx.qemuImg.info(child, 'qcow2');
+      const backing = header.backingPath;
       const rebasedTo = intent.parent === null ? null : ctx.layout.layer(intent.parent);
+      // An encrypted child's depth is what its header says now: one less once the rebase switched it.
+      const depth = depthOf(chain, intent.child) - (backing === rebasedTo ? 1 : 0);
+      await ctx.qemuImg.check(child, { repairLeaks: true }, layerKey(ctx, depth));
       if (backing === rebasedTo) {
+        // An encrypted rebase that stopped between its two header writes left a json: name for the parent.
+        const key = layerKey(ctx, 0);
+        if (intent.parent !== null && header.backingFile?.startsWith('json:') === true && key !== undefined) {
+          await ctx.qemuImg.setBackingName(child, VmLayout.layerFileName(intent.parent), key);
+        }
         return {
           manifest: await finishDelete(ctx, manifest, intent),
           outcome: { op: intent.op, outcome: 'completed' },

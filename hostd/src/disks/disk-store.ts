@@ -21,7 +21,13 @@ import { acquireFileLock } from './file-lock.js';
 import { ImageStore } from './image-store.js';
 import { readJournal } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { readManifest, writeManifest, type CheckpointRecord, type DiskManifest } from './manifest.js';
+import {
+  readManifest,
+  writeManifest,
+  type CheckpointRecord,
+  type DiskEncryption,
+  type DiskManifest,
+} from './manifest.js';
 import {
   assertCheckpointId,
   assertDiskSize,
@@ -31,7 +37,7 @@ import {
   parseImageRef,
   type ImageRef,
 } from './names.js';
-import { QemuImg } from './qemu-img.js';
+import { QemuImg, type LayerKey } from './qemu-img.js';
 import { VmLayout } from './vm-layout.js';
 import type { Logger } from '../log.js';
 
@@ -49,6 +55,26 @@ export interface DiskStoreOptions {
    * which stop the process there; leave unset otherwise.
    */
   onStep?: (step: string) => void | Promise<void>;
+  /** Where the keys of encrypted VMs come from (hostd: the vault); without it an encrypted VM's data cannot be touched. */
+  keys?: DiskKeys;
+}
+
+/**
+ * Hands out the passphrase of an encrypted VM's layers as a private file for the duration of `use` (removed
+ * after), or throws saying why it cannot (hostd: VAULT_SEALED while the vault is sealed).
+ */
+export interface DiskKeys {
+  withKeyFile<T>(secretUuid: string, use: (file: string) => Promise<T>): Promise<T>;
+}
+
+/** What a domain definition needs to spell out an encrypted VM's backing chains (libvirt cannot probe the keys). */
+export interface LayerChains {
+  encryption: DiskEncryption | null;
+  /** The root overlay and the (plain) base image below it. */
+  root: { path: string; base: string } | null;
+  /** The private volume's layers, the top first, then each checkpoint down to the oldest. */
+  private: string[] | null;
+  volatile: string | null;
 }
 
 export interface CreateVmDisksRequest {
@@ -68,6 +94,11 @@ export interface CreateVmDisksRequest {
   volatileSizeBytes: number | null;
   /** Unpinned checkpoints to keep after each checkpoint; null: keep all (the chain depth still bounds them). */
   keepUnpinned?: number | null;
+  /**
+   * LUKS-encrypt every layer the VM writes (root overlay, private layers, volatile) with the key of this
+   * secret; the base image stays plain. The key must exist already (`keys` hands it out).
+   */
+  encryption?: { secretUuid: string } | null;
 }
 
 export interface Checkpoint {
@@ -127,7 +158,7 @@ export class DiskStore {
   private readonly lockWaitMs: number;
   private readonly mutex = new KeyedMutex();
 
-  private readonly options: DiskStoreOptions;
+  private options: DiskStoreOptions;
 
   constructor(options: DiskStoreOptions) {
     // Absolute, so that layer paths compare equal to backing paths qemu-img reports.
@@ -168,6 +199,8 @@ export class DiskStore {
         `VM ${vm} would have no volume at all (no base, no private, no volatile volume). A VM without volumes needs no disks: do not create any.`,
       );
     }
+    const encryption: DiskEncryption | null =
+      request.encryption == null ? null : { format: 'luks', secretUuid: request.encryption.secretUuid };
     const layout = this.layout(vm);
     return this.withVmLock(layout, async () => {
       if ((await readManifest(layout.manifest)) !== null || (await exists(layout.dir))) {
@@ -187,7 +220,9 @@ export class DiskStore {
       await makeTraversableDirectory(stagingLayout.privateDir);
       const firstLayer = newLayerId();
       if (privateSize !== null) {
-        await this.qemuImg.createBlank(stagingLayout.layer(firstLayer), privateSize);
+        await this.withKey(encryption, (key) =>
+          this.qemuImg.createBlank(stagingLayout.layer(firstLayer), privateSize, key),
+        );
         await chmod(stagingLayout.layer(firstLayer), WRITABLE_LAYER_MODE);
         await fsyncPath(stagingLayout.layer(firstLayer));
         await fsyncDirectory(stagingLayout.privateDir);
@@ -201,6 +236,7 @@ export class DiskStore {
         volatileSizeBytes: volatileSize,
         keepUnpinned,
         private: privateSize === null ? null : { sizeBytes: privateSize, checkpoints: [], top: firstLayer },
+        ...(encryption === null ? {} : { encryption }),
       };
       const written = await writeManifest(stagingLayout.manifest, manifest);
       await renameDurably(staging, layout.dir);
@@ -239,6 +275,19 @@ export class DiskStore {
     });
   }
 
+  /**
+   * Gives the store its key source once there is one: hostd opens its vault after recovering the disks, so
+   * encrypted VMs' interrupted operations wait for it (see recoverAll).
+   */
+  useKeys(keys: DiskKeys): void {
+    this.options = { ...this.options, keys };
+  }
+
+  /** The directory of VM `vmName`'s disks (whether or not it exists). */
+  vmDirectory(vmName: string): string {
+    return this.layout(assertVmName(vmName)).dir;
+  }
+
   /** The manifest, e.g. to mirror into the domain's metadata. */
   async manifest(vmName: string): Promise<DiskManifest> {
     const layout = this.layout(assertVmName(vmName));
@@ -252,20 +301,26 @@ export class DiskStore {
    */
   async prepareForStart(vmName: string): Promise<StartDisks> {
     const layout = this.layout(assertVmName(vmName));
-    return this.withVmLock(layout, async () => {
+    return this.withVmKeyLock(layout, async (ctx) => {
       const manifest = await this.requireManifest(layout);
       const base = manifest.base === null ? null : parseImageRef(manifest.base);
       if (base !== null) await this.images.verify(base);
       await makeTraversableDirectory(layout.runDir);
+      const key = ctx.keyFile === null ? undefined : { file: ctx.keyFile, depth: 0 };
       if (base !== null) {
+        const basePath = this.images.pathOf(base);
+        // An encrypted overlay is made without opening its backing file (-u), so it needs its size.
+        const rootSize =
+          manifest.rootSizeBytes ??
+          (key === undefined ? undefined : (await this.qemuImg.info(basePath, 'qcow2')).virtualSizeBytes);
         await this.replaceWith(layout.root, (staging) =>
-          this.qemuImg.createOverlay(staging, this.images.pathOf(base), manifest.rootSizeBytes ?? undefined),
+          this.qemuImg.createOverlay(staging, basePath, rootSize, key),
         );
       }
       let volatile: string | null = null;
       if (manifest.volatileSizeBytes !== null) {
         const size = manifest.volatileSizeBytes;
-        await this.replaceWith(layout.volatile, (staging) => this.qemuImg.createBlank(staging, size));
+        await this.replaceWith(layout.volatile, (staging) => this.qemuImg.createBlank(staging, size, key));
         volatile = layout.volatile;
       }
       const top = manifest.private === null ? null : layout.layer(manifest.private.top);
@@ -276,6 +331,32 @@ export class DiskStore {
         );
       }
       return { root: base === null ? null : layout.root, private: top, volatile };
+    });
+  }
+
+  /**
+   * Every layer of the VM's volumes as a domain definition must spell them out for an encrypted VM (libvirt
+   * cannot open an encrypted backing layer it only probed), and the key they share. Reads no layer's data.
+   */
+  async layerChains(vmName: string): Promise<LayerChains> {
+    const layout = this.layout(assertVmName(vmName));
+    return this.withVmLock(layout, async () => {
+      const manifest = await this.requireManifest(layout);
+      const chain = manifest.private;
+      return {
+        encryption: manifest.encryption ?? null,
+        root:
+          manifest.base === null
+            ? null
+            : { path: layout.root, base: this.images.pathOf(parseImageRef(manifest.base)) },
+        private:
+          chain === null
+            ? null
+            : [chain.top, ...chain.checkpoints.map((checkpoint) => checkpoint.id).reverse()].map((id) =>
+                layout.layer(id),
+              ),
+        volatile: manifest.volatileSizeBytes === null ? null : layout.volatile,
+      };
     });
   }
 
@@ -308,7 +389,7 @@ export class DiskStore {
     if (typeof pinned !== 'boolean')
       throw new DiskError('CHECKPOINT_OPTIONS_INVALID', 'pinned must be true or false.');
     const keepOverride = options.keep === undefined ? undefined : assertKeep(options.keep, 1);
-    return this.withVmLock(layout, async (ctx) => {
+    return this.withVmKeyLock(layout, async (ctx) => {
       let manifest = await this.requireManifest(layout);
       const layersAfter = () => requirePrivate(manifest).checkpoints.length + 2;
       while (layersAfter() > this.maxChainDepth) {
@@ -363,7 +444,7 @@ export class DiskStore {
   async revert(vmName: string, id: string, options: { discardPinned?: boolean } = {}): Promise<void> {
     const layout = this.layout(assertVmName(vmName));
     const checkpointId = assertCheckpointId(id);
-    await this.withVmLock(layout, async (ctx) => {
+    await this.withVmKeyLock(layout, async (ctx) => {
       const manifest = await this.requireManifest(layout);
       findCheckpoint(manifest, checkpointId);
       const chain = requirePrivate(manifest);
@@ -383,7 +464,7 @@ export class DiskStore {
   async deleteCheckpoint(vmName: string, id: string): Promise<void> {
     const layout = this.layout(assertVmName(vmName));
     const checkpointId = assertCheckpointId(id);
-    await this.withVmLock(layout, async (ctx) => {
+    await this.withVmKeyLock(layout, async (ctx) => {
       const manifest = await this.requireManifest(layout);
       if (findCheckpoint(manifest, checkpointId).pinned) {
         throw new DiskError(
@@ -416,7 +497,7 @@ export class DiskStore {
   async prune(vmName: string, keep: number): Promise<void> {
     const layout = this.layout(assertVmName(vmName));
     const limit = assertKeep(keep, 0);
-    await this.withVmLock(layout, async (ctx) => {
+    await this.withVmKeyLock(layout, async (ctx) => {
       await this.pruneLocked(ctx, await this.requireManifest(layout), limit);
     });
   }
@@ -441,7 +522,23 @@ export class DiskStore {
       .map((entry) => entry.split('@')[1] ?? '');
     const reports: RecoveryReport[] = [];
     for (const vm of new Set([...(await this.vmNames()), ...staged.filter(isVmName)])) {
-      const report = await this.recover(vm);
+      let report: RecoveryReport | null;
+      try {
+        report = await this.recover(vm);
+      } catch (error) {
+        // An encrypted VM's interrupted merge needs its key, which hostd has only once the vault is unsealed;
+        // its next operation (which needs the key anyway) finishes it. Other VMs' failures stop the caller.
+        const encrypted = await readManifest(this.layout(vm).manifest).then(
+          (manifest) => (manifest?.encryption ?? null) !== null,
+          () => false,
+        );
+        if (!encrypted) throw error;
+        this.options.logger?.warn('an encrypted VM’s interrupted disk operation waits for its key', {
+          vm,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        continue;
+      }
       if (report !== null) reports.push(report);
     }
     return reports;
@@ -463,7 +560,7 @@ export class DiskStore {
    */
   async verifyChain(vmName: string): Promise<void> {
     const layout = this.layout(assertVmName(vmName));
-    await this.withVmLock(layout, async () => {
+    await this.withVmKeyLock(layout, async (ctx) => {
       const manifest = await this.requireManifest(layout);
       if (manifest.private === null) return;
       const layers = [...manifest.private.checkpoints.map((c) => c.id), manifest.private.top];
@@ -487,7 +584,9 @@ export class DiskStore {
             `${layer}: virtual size ${info.virtualSizeBytes}, expected ${manifest.private.sizeBytes}`,
           );
         }
-        const check = await this.qemuImg.check(path, { repairLeaks: false });
+        const key = ctx.keyFile === null ? undefined : { file: ctx.keyFile, depth: index };
+        if (key !== undefined && !info.encrypted) problems.push(`${layer}: not encrypted`);
+        const check = await this.qemuImg.check(path, { repairLeaks: false }, key);
         if (check.corruptions + check.leaks + check.checkErrors > 0) {
           problems.push(
             `${layer}: qemu-img check found ${check.corruptions} corruptions, ${check.leaks} leaks`,
@@ -568,6 +667,7 @@ export class DiskStore {
     layout: VmLayout,
     work: (ctx: ChainContext) => Promise<T>,
     onRecovered?: (report: RecoveryReport) => void,
+    options: { needsKey?: boolean } = {},
   ): Promise<T> {
     return this.mutex.run(layout.vm, async () => {
       await mkdir(join(this.options.vmsDir, '.locks'), { recursive: true, mode: 0o700 });
@@ -576,31 +676,63 @@ export class DiskStore {
         what: `the disks of VM ${layout.vm}`,
       });
       try {
-        const ctx: ChainContext = {
-          layout,
-          qemuImg: this.qemuImg,
-          reached: async (step) => {
-            await this.options.onStep?.(step);
-          },
-        };
         await this.removeStagedDirectories(layout.vm);
-        const report = await this.recoverLocked(ctx);
-        if (report !== null) onRecovered?.(report);
-        try {
-          return await work(ctx);
-        } catch (error) {
-          await this.recoverLocked(ctx).catch((recoveryError: unknown) =>
-            this.options.logger?.error('could not recover a failed disk operation; the next one will retry', {
-              vm: layout.vm,
-              error: recoveryError instanceof Error ? recoveryError.message : String(recoveryError),
-            }),
-          );
-          throw error;
-        }
+        // An encrypted VM's key is fetched before anything changes, so a sealed vault refuses the operation whole.
+        // Recovering an interrupted merge reads layer data too, so a journal left behind needs the key as well.
+        const encryption = (await readManifest(layout.manifest))?.encryption ?? null;
+        const needsKey =
+          encryption !== null && (options.needsKey === true || (await readJournal(layout.journal)) !== null);
+        return await this.withKey(needsKey ? encryption : null, async (key) => {
+          const ctx: ChainContext = {
+            layout,
+            qemuImg: this.qemuImg,
+            keyFile: key?.file ?? null,
+            reached: async (step) => {
+              await this.options.onStep?.(step);
+            },
+          };
+          const report = await this.recoverLocked(ctx);
+          if (report !== null) onRecovered?.(report);
+          try {
+            return await work(ctx);
+          } catch (error) {
+            await this.recoverLocked(ctx).catch((recoveryError: unknown) =>
+              this.options.logger?.error(
+                'could not recover a failed disk operation; the next one will retry',
+                {
+                  vm: layout.vm,
+                  error: recoveryError instanceof Error ? recoveryError.message : String(recoveryError),
+                },
+              ),
+            );
+            throw error;
+          }
+        });
       } finally {
         await lock.release();
       }
     });
+  }
+
+  /** `withVmLock` for operations that read or write layer data: an encrypted VM's key is held throughout. */
+  private withVmKeyLock<T>(layout: VmLayout, work: (ctx: ChainContext) => Promise<T>): Promise<T> {
+    return this.withVmLock(layout, work, undefined, { needsKey: true });
+  }
+
+  /** Runs `use` with the key of `encryption` as a layer key of depth 0 (undefined: a plain VM's). */
+  private async withKey<T>(
+    encryption: { secretUuid: string } | null,
+    use: (key: LayerKey | undefined) => Promise<T>,
+  ): Promise<T> {
+    if (encryption === null) return use(undefined);
+    const keys = this.options.keys;
+    if (keys === undefined) {
+      throw new DiskError(
+        'DISK_KEYS_UNAVAILABLE',
+        `the disks are encrypted (key ${encryption.secretUuid}) and this disk store was given no way to get keys. Run the operation through hostd, which takes them from its vault.`,
+      );
+    }
+    return keys.withKeyFile(encryption.secretUuid, (file) => use({ file, depth: 0 }));
   }
 
   private async recoverLocked(ctx: ChainContext): Promise<RecoveryReport | null> {

@@ -24,7 +24,8 @@ export type DiskErrorCode =
   | 'DISK_IN_USE'
   | 'MANIFEST_INVALID'
   | 'JOURNAL_INVALID'
-  | 'QEMU_IMG_FAILED';
+  | 'QEMU_IMG_FAILED'
+  | 'DISK_KEYS_UNAVAILABLE';
 
 export class DiskError extends Error {
   override readonly name = 'DiskError';

@@ -3,7 +3,9 @@ export type {
   Checkpoint,
   CheckpointOptions,
   CreateVmDisksRequest,
+  DiskKeys,
   DiskStoreOptions,
+  LayerChains,
   RecoveryReport,
   StartDisks,
 } from './disk-store.js';
@@ -12,7 +14,7 @@ export type { ImportImageRequest, StoredImage } from './image-store.js';
 export { DiskError } from './errors.js';
 export type { DiskErrorCode } from './errors.js';
 export type { OverlayCreator } from './chain-operations.js';
-export type { CheckpointRecord, DiskManifest, PrivateChain } from './manifest.js';
+export type { CheckpointRecord, DiskEncryption, DiskManifest, PrivateChain } from './manifest.js';
 export { formatImageRef, parseImageRef } from './names.js';
 export type { ImageRef } from './names.js';
 export { QemuImg } from './qemu-img.js';

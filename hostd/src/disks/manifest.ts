@@ -37,6 +37,16 @@ export interface DiskManifest {
   /** Unpinned checkpoints kept after each new checkpoint (older ones are merged away); null: no limit. */
   keepUnpinned: number | null;
   private: PrivateChain | null;
+  /**
+   * Every layer the VM writes (root overlay, private layers, volatile) is LUKS-encrypted with the one key of this
+   * libvirt secret, whose passphrase is the vault's `luks/<secretUuid>`. Absent or null: plain qcow2.
+   */
+  encryption?: DiskEncryption | null;
+}
+
+export interface DiskEncryption {
+  format: 'luks';
+  secretUuid: string;
 }
 
 const layerId = z.string().refine(isLayerId, { message: 'not a layer id' });
@@ -76,6 +86,13 @@ const manifestSchema = z.object({
       top: layerId,
     })
     .nullable(),
+  encryption: z
+    .object({
+      format: z.literal('luks'),
+      secretUuid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+    })
+    .nullable()
+    .optional(),
 });
 
 export async function readManifest(path: string): Promise<DiskManifest | null> {

@@ -8,6 +8,8 @@ export type ImageFormat = 'raw' | 'qcow2';
 export interface ImageInfo {
   format: string;
   virtualSizeBytes: number;
+  /** LUKS-encrypted qcow2 (qemu-img reads this from the header, without the key). */
+  encrypted: boolean;
   /** The backing file as written in the image header (relative names are relative to the image's directory). */
   backingFile: string | null;
   /** `backingFile` resolved to an absolute path, for comparing headers written relative (qemu-img) or absolute (libvirt). */
@@ -16,6 +18,23 @@ export interface ImageInfo {
   /** qcow2 external data file, if any: an image that has one reads another host file. */
   dataFile: string | null;
 }
+
+/**
+ * How qemu-img gets the key of a LUKS-encrypted layer: a file holding the passphrase (never a command-line
+ * argument: `ps` shows those to every user), read by a `secret` object. `depth` is how many encrypted layers lie
+ * below the image being opened: each needs the key named at its own level (`backing.encrypt.key-secret`, …),
+ * and qemu-img refuses options for levels that do not exist.
+ */
+export interface LayerKey {
+  readonly file: string;
+  readonly depth: number;
+}
+
+/** Key-derivation time of a new LUKS key slot: see encryptionOptions. */
+const LUKS_ITER_TIME_MS = 100;
+const KEY_SECRET_ID = 'mv-disk-key';
+const CPU_TIMING_FAILURE = 'Unable to get accurate CPU usage';
+const MAX_ENCRYPTED_CREATE_ATTEMPTS = 10;
 
 export interface CheckResult {
   corruptions: number;
@@ -26,6 +45,7 @@ export interface CheckResult {
 const infoSchema = z.object({
   format: z.string(),
   'virtual-size': z.number().int().nonnegative(),
+  encrypted: z.boolean().optional(),
   'backing-filename': z.string().optional(),
   'backing-filename-format': z.string().optional(),
   'format-specific': z
@@ -51,15 +71,66 @@ const CHECK_REPORT_STATUSES = new Set([0, 2, 3]);
 export class QemuImg {
   constructor(private readonly binary = 'qemu-img') {}
 
-  async createBlank(path: string, sizeBytes: number): Promise<void> {
-    await this.run(['create', '-q', '-f', 'qcow2', path, String(sizeBytes)]);
+  /** An empty qcow2; with `key`, LUKS-encrypted with that passphrase. */
+  async createBlank(path: string, sizeBytes: number, key?: LayerKey): Promise<void> {
+    if (key === undefined) {
+      await this.run(['create', '-q', '-f', 'qcow2', path, String(sizeBytes)]);
+      return;
+    }
+    await this.createEncrypted([
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      ...encryptionOptions(key),
+      path,
+      String(sizeBytes),
+    ]);
   }
 
-  /** A qcow2 overlay on `backingFile` (stored in the header as given: relative names resolve beside `path`). */
-  /** A qcow2 overlay on `backingFile`; `sizeBytes` makes it larger than the backing image (never smaller). */
-  async createOverlay(path: string, backingFile: string, sizeBytes?: number): Promise<void> {
+  /**
+   * A qcow2 overlay on `backingFile` (stored in the header as given: relative names resolve beside `path`);
+   * `sizeBytes` makes it larger than the backing image (never smaller). With `key` the overlay is LUKS-encrypted
+   * and made with `-u` at the given size: qemu-img then never opens the backing chain, so layers below need no key.
+   */
+  async createOverlay(path: string, backingFile: string, sizeBytes?: number, key?: LayerKey): Promise<void> {
     const size = sizeBytes === undefined ? [] : [String(sizeBytes)];
-    await this.run(['create', '-q', '-f', 'qcow2', '-b', backingFile, '-F', 'qcow2', path, ...size]);
+    if (key === undefined) {
+      await this.run(['create', '-q', '-f', 'qcow2', '-b', backingFile, '-F', 'qcow2', path, ...size]);
+      return;
+    }
+    if (sizeBytes === undefined)
+      throw new RangeError('an encrypted overlay needs its size: it is made with -u');
+    await this.createEncrypted([
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      ...encryptionOptions(key),
+      '-u',
+      '-b',
+      backingFile,
+      '-F',
+      'qcow2',
+      path,
+      String(sizeBytes),
+    ]);
+  }
+
+  /**
+   * qemu-img times a new LUKS key slot's derivation with the thread's CPU time; on a tick-accounted kernel a short,
+   * busy run can measure 0 ms and it gives up with qemu's own message (crypto/pbkdf.c). Another try measures again.
+   */
+  private async createEncrypted(args: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.run(args);
+        return;
+      } catch (error) {
+        const timing = error instanceof DiskError && error.message.includes(CPU_TIMING_FAILURE);
+        if (!timing || attempt === MAX_ENCRYPTED_CREATE_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /**
@@ -78,11 +149,13 @@ export class QemuImg {
     }
     const info = parsed.data;
     const backingFile = info['backing-filename'] ?? null;
+    const backingName = backingFile === null ? null : (fileNamedByJson(backingFile) ?? backingFile);
     return {
       format: info.format,
       virtualSizeBytes: info['virtual-size'],
+      encrypted: info.encrypted === true,
       backingFile,
-      backingPath: backingFile === null ? null : resolve(dirname(path), backingFile),
+      backingPath: backingName === null ? null : resolve(dirname(path), backingName),
       backingFormat: info['backing-filename-format'] ?? null,
       dataFile: info['format-specific']?.data['data-file'] ?? null,
     };
@@ -97,21 +170,67 @@ export class QemuImg {
    * that already names the new backing file but L2 tables that don't yet map the copied clusters. Writethrough
    * flushes data and metadata after every write, so the header switch is the last thing to reach the file.
    */
-  async rebase(path: string, newBackingFile: string | null): Promise<void> {
-    const backing = newBackingFile === null ? ['-b', ''] : ['-b', newBackingFile, '-F', 'qcow2'];
-    await this.run(['rebase', '-q', '-t', 'writethrough', '-f', 'qcow2', ...backing, path]);
+  async rebase(
+    path: string,
+    newBackingFile: string | null,
+    key?: LayerKey & { newDepth: number },
+  ): Promise<void> {
+    if (key === undefined) {
+      const backing = newBackingFile === null ? ['-b', ''] : ['-b', newBackingFile, '-F', 'qcow2'];
+      await this.run(['rebase', '-q', '-t', 'writethrough', '-f', 'qcow2', ...backing, path]);
+      return;
+    }
+    // qemu-img 7.2 opens the new backing file with its format alone, so an encrypted one cannot be given by name:
+    // it is given as a json: description carrying the key's id for it and its own chain, which qemu-img writes
+    // into the header as it is. A second, header-only rebase then writes the plain relative name. A crash between
+    // the two leaves a header whose json names the right file: `info` resolves it, recovery finishes the rename.
+    const backing =
+      newBackingFile === null
+        ? ['-b', '']
+        : ['-b', jsonBackingName(resolve(dirname(path), newBackingFile), key.newDepth), '-F', 'qcow2'];
+    await this.run([
+      'rebase',
+      '-q',
+      '-t',
+      'writethrough',
+      ...keyObject(key),
+      '--image-opts',
+      imageOptions(path, key.depth),
+      ...backing,
+    ]);
+    if (newBackingFile !== null) await this.setBackingName(path, newBackingFile, key);
+  }
+
+  /**
+   * Rewrites only the header's backing-file name (`rebase -u`, which opens no backing file: the key is needed for
+   * this layer alone): the data and the file it names stay the same.
+   */
+  async setBackingName(path: string, backingFile: string, key: LayerKey): Promise<void> {
+    await this.run([
+      'rebase',
+      '-q',
+      '-u',
+      ...keyObject(key),
+      '--image-opts',
+      imageOptions(path, 0),
+      '-b',
+      backingFile,
+      '-F',
+      'qcow2',
+    ]);
   }
 
   async convertToQcow2(source: string, sourceFormat: ImageFormat, target: string): Promise<void> {
     await this.run(['convert', '-q', '-f', sourceFormat, '-O', 'qcow2', source, target]);
   }
 
-  async check(path: string, options: { repairLeaks: boolean }): Promise<CheckResult> {
+  async check(path: string, options: { repairLeaks: boolean }, key?: LayerKey): Promise<CheckResult> {
     const repair = options.repairLeaks ? ['-r', 'leaks'] : [];
-    const { stdout } = await this.run(
-      ['check', '--output=json', '-f', 'qcow2', ...repair, path],
-      CHECK_REPORT_STATUSES,
-    );
+    const image =
+      key === undefined
+        ? ['-f', 'qcow2', path]
+        : [...keyObject(key), '--image-opts', imageOptions(path, key.depth)];
+    const { stdout } = await this.run(['check', '--output=json', ...repair, ...image], CHECK_REPORT_STATUSES);
     const parsed = checkSchema.safeParse(parseJson(stdout));
     if (!parsed.success) {
       throw new DiskError(
@@ -170,6 +289,56 @@ function describeFailure(
       cause: error,
     },
   );
+}
+
+/**
+ * `-o encrypt.*` for a new LUKS layer. Key derivation runs 100 ms, not qemu-img's 2 s: the passphrase is 256
+ * random bits, which no derivation cost makes safer, and QEMU pays it for every layer at every VM start.
+ */
+function encryptionOptions(key: LayerKey): string[] {
+  return [
+    ...keyObject(key),
+    '-o',
+    `encrypt.format=luks,encrypt.key-secret=${KEY_SECRET_ID},encrypt.iter-time=${LUKS_ITER_TIME_MS}`,
+  ];
+}
+
+function keyObject(key: LayerKey): string[] {
+  return ['--object', `secret,id=${KEY_SECRET_ID},file=${key.file},format=raw`];
+}
+
+/**
+ * `--image-opts` for an encrypted layer and the `depth` encrypted layers below it, all with the one key. File
+ * names go through QEMU's option syntax, where a comma is escaped by doubling it.
+ */
+function imageOptions(path: string, depth: number): string {
+  const options = [`driver=qcow2`, `file.filename=${path.replaceAll(',', ',,')}`];
+  for (let level = 0; level <= depth; level += 1) {
+    options.push(`${'backing.'.repeat(level)}encrypt.key-secret=${KEY_SECRET_ID}`);
+  }
+  return options.join(',');
+}
+
+/** A backing file given as a json: description of an encrypted qcow2 chain, so qemu-img can open it. */
+function jsonBackingName(path: string, depth: number): string {
+  const description: Record<string, unknown> = {
+    driver: 'qcow2',
+    file: { driver: 'file', filename: path },
+  };
+  for (let level = 0; level <= depth; level += 1) {
+    description[`${'backing.'.repeat(level)}encrypt.key-secret`] = KEY_SECRET_ID;
+  }
+  return `json:${JSON.stringify(description)}`;
+}
+
+/** The file a `json:` backing name (written by an encrypted rebase) describes; undefined for a plain name. */
+function fileNamedByJson(backingFile: string): string | undefined {
+  if (!backingFile.startsWith('json:')) return undefined;
+  const parsed = z
+    .object({ file: z.object({ filename: z.string() }).loose() })
+    .loose()
+    .safeParse(parseJson(backingFile.slice('json:'.length)));
+  return parsed.success ? parsed.data.file.filename : undefined;
 }
 
 function parseJson(text: string): unknown {

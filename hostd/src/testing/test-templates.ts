@@ -12,6 +12,8 @@ export interface TinyTemplateSpec {
   readonly volatileSize?: string;
   readonly ephemeral?: boolean;
   readonly readyTimeout?: string;
+  /** Its volumes LUKS-encrypted with a key in the vault. */
+  readonly encrypted?: boolean;
 }
 
 /** A kernel-boot template on the tiny image, offline, 1 vCPU and 256 MiB. */
@@ -35,6 +37,7 @@ export function tinyTemplateYaml(spec: TinyTemplateSpec): string {
     'autostart: false',
     `ephemeral: ${spec.ephemeral ?? false}`,
     `readyTimeout: ${spec.readyTimeout ?? '60s'}`,
+    ...(spec.encrypted === true ? ['encrypted: true'] : []),
     '',
   ].join('\n');
 }

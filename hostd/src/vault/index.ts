@@ -17,3 +17,5 @@ export type { EncryptedVolume, EncryptedVolumesOptions } from './encrypted-volum
 export { diskKeyStartFailure, diskSecretUuidsOf, requireDiskKeys } from './disk-key-check.js';
 export { LUKS_ENTRY_PREFIX, luksEntryName } from './luks-key-entry.js';
 export { UNSEAL_HINT, vaultSealedError } from './vault-errors.js';
+export { VmDiskKeys } from './vm-disk-keys.js';
+export type { VmDiskKeysOptions } from './vm-disk-keys.js';

@@ -26,6 +26,7 @@ const KIND_OF: Readonly<Record<DiskErrorCode, ServiceErrorKind>> = {
   MANIFEST_INVALID: 'internal',
   JOURNAL_INVALID: 'internal',
   QEMU_IMG_FAILED: 'upstream',
+  DISK_KEYS_UNAVAILABLE: 'unavailable',
 };
 
 /**
