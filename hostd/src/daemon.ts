@@ -138,6 +138,8 @@ export class HostDaemon {
     const host = { status: () => this.status, libvirt: () => this.session.current };
     const vms = new VmEngine({
       host,
+      // VMs behind the onion device ("router: onion") get their link from hostd's tor side.
+      ...(this.onion === undefined ? {} : { onionLinks: this.onion.vmLinks }),
       hostId: await loadOrCreateHostId(this.config.stateDir),
       imagesDirectory: this.imagesDirectory,
       imageCacheDirectory: join(this.config.stateDir, 'image-cache'),

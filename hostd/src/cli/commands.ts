@@ -402,6 +402,20 @@ export const COMMANDS: readonly Command[] = [
             ? 'none'
             : vm.interfaces.map((entry) => `${entry.network} (${entry.mac})`).join(', '),
         ],
+        ...(vm.onionLink === null
+          ? []
+          : ([
+              [
+                'onion link',
+                `${vm.onionLink.interfaceName} ${vm.onionLink.state}: guest ${vm.onionLink.peerAddress}, host ${vm.onionLink.hostAddress} (tor TransPort ${vm.onionLink.transPort ?? '-'}, DNSPort ${vm.onionLink.dnsPort ?? '-'})`,
+              ],
+              [
+                'dropped',
+                Object.entries(vm.onionLink.dropped)
+                  .map(([reason, count]) => `${reason} ${count.packets}`)
+                  .join(', '),
+              ],
+            ] as [string, string][])),
         ['root', vm.disks.root ?? '-'],
         ['private', vm.disks.private ?? '-'],
         ['volatile', vm.disks.volatile ?? '-'],

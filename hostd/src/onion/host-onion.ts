@@ -3,6 +3,7 @@ import { CallHomeStore } from './callhome-store.js';
 import { ExistingTor } from './existing-tor.js';
 import { HostCallHome } from './host-callhome.js';
 import { HostOnionDevices } from './host-onion-devices.js';
+import { HostOnionVmLinks } from './host-onion-vm-links.js';
 import { NoTor } from './host-tor.js';
 import type { HostTor } from './host-tor.js';
 import { OwnTor } from './own-tor.js';
@@ -23,6 +24,8 @@ export class HostOnion {
   readonly tor: HostTor;
   readonly callHome: HostCallHome;
   readonly devices: HostOnionDevices;
+  /** The links of VMs behind the onion device ("router: onion"), made at their start. */
+  readonly vmLinks: HostOnionVmLinks;
 
   constructor(
     settings: HostOnionSettings,
@@ -30,7 +33,7 @@ export class HostOnion {
   ) {
     const mode = settings.tor;
     // The devices and hostd's own tor refer to each other: its torrc lists the devices' listeners.
-    const devices: { current?: HostOnionDevices } = {};
+    const devices: { current?: HostOnionDevices; vmLinks?: HostOnionVmLinks } = {};
     this.tor =
       mode.kind === 'off'
         ? new NoTor()
@@ -41,7 +44,10 @@ export class HostOnion {
               runDir: settings.runDir,
               torrcExtraPath: settings.torrcExtraPath,
               logger: logger.child('tor'),
-              deviceListeners: () => devices.current?.deviceListeners() ?? Promise.resolve([]),
+              deviceListeners: async () => [
+                ...((await devices.current?.deviceListeners()) ?? []),
+                ...((await devices.vmLinks?.deviceListeners()) ?? []),
+              ],
             });
     this.devices = new HostOnionDevices({
       stateDir: settings.stateDir,
@@ -49,6 +55,12 @@ export class HostOnion {
       logger: logger.child('onion0'),
     });
     devices.current = this.devices;
+    this.vmLinks = new HostOnionVmLinks({
+      stateDir: settings.stateDir,
+      tor: this.tor,
+      logger: logger.child('vm-links'),
+    });
+    devices.vmLinks = this.vmLinks;
     this.callHome = new HostCallHome({
       store: new CallHomeStore(settings.stateDir),
       tor: this.tor,
@@ -64,6 +76,11 @@ export class HostOnion {
       await this.devices.open();
     } catch (error) {
       this.logger.error('the onion devices’ record cannot be read', { error: (error as Error).message });
+    }
+    try {
+      await this.vmLinks.open();
+    } catch (error) {
+      this.logger.error('the onion VM links’ record cannot be read', { error: (error as Error).message });
     }
     await this.callHome.open();
   }

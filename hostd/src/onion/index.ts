@@ -8,3 +8,5 @@ export type { OnionDeviceReport, OnionDeviceRequest } from './host-onion-devices
 export type { HostTor, TorState, TorStatusReport } from './host-tor.js';
 export { parseTorMode, describeTorMode } from './tor-mode.js';
 export type { TorMode } from './tor-mode.js';
+export { HostOnionVmLinks, ONION_VM_LINK_POOL, tapNameOf } from './host-onion-vm-links.js';
+export type { OnionVmLinkReport, OnionVmLinkSettings } from './host-onion-vm-links.js';

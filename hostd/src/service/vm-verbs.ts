@@ -1,7 +1,13 @@
 import type { Duplex } from 'node:stream';
 import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { Domain, LibvirtClient } from '@multiverse/libvirt-ts';
-import { DomainXmlError, VM_NAME_RULE, isVmName, readVmMetadata } from '@multiverse/vm-templates';
+import {
+  DomainXmlError,
+  RESERVED_VM_NAMES,
+  VM_NAME_RULE,
+  isVmName,
+  readVmMetadata,
+} from '@multiverse/vm-templates';
 import { z } from 'zod';
 import { libvirtFailure, requireLibvirt } from './libvirt-access.js';
 import type { Checkpoint } from '../disks/index.js';
@@ -13,7 +19,9 @@ import { defineVerb } from './verb.js';
 const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
 const DEFAULT_COMMAND_TIMEOUT_SECONDS = 300;
 
-const vmName = z.string().refine(isVmName, { message: `a VM name: ${VM_NAME_RULE}` });
+const vmName = z.string().refine(isVmName, {
+  message: `a VM name: ${VM_NAME_RULE}; not ${RESERVED_VM_NAMES.map((word) => `"${word}"`).join(', ')} (they mean something else where a router is named)`,
+});
 /** Template names follow the VM name rule (a template's name is also its guests' hostname). */
 const templateName = z.string().refine(isVmName, { message: `a template name: ${VM_NAME_RULE}` });
 const checkpointId = z

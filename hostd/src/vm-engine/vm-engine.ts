@@ -16,6 +16,7 @@ import {
   buildVmModel,
   element,
   generateDomainXml,
+  ONION_ROUTER,
   loadTemplateDirectory,
   renderXml,
   readVmMetadata,
@@ -38,6 +39,7 @@ import type { PlacedVm } from './cpu-placement.js';
 import { diskFailure } from './disk-failure.js';
 import { readDiskSources, readDomainFacts } from './domain-facts.js';
 import { ensureNetworks, networkAttachments } from './vm-networks.js';
+import type { OnionLinks, OnionLinkStatus } from './vm-networks.js';
 import { buildGuestImageAsTask, ensureGuestImage, listGuestImages, verifyGuestImage } from './guest-image.js';
 import type { ImageListing } from './guest-image.js';
 import { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
@@ -58,6 +60,8 @@ export interface VmEngineOptions {
    */
   readonly hostId?: string;
   readonly logger: Logger;
+  /** Makes and removes the links of VMs behind the onion device; without it such VMs do not start. */
+  readonly onionLinks?: OnionLinks;
   /**
    * Test only (hostd's crash tests, see disks/crash-test-pause.ts): called at each durable step of the live
    * checkpoint/revert/delete paths, where a test may stop hostd. Unset in production.
@@ -95,6 +99,8 @@ export interface VmInfo {
   readonly interfaces: readonly { readonly network: string; readonly mac: string }[];
   readonly disks: StartDisks;
   readonly checkpoints: number;
+  /** A VM behind the onion device: its link while it runs (addresses, tor's ports, drop counters), else null. */
+  readonly onionLink: OnionLinkStatus | null;
 }
 
 export interface StartedVm {
@@ -278,7 +284,9 @@ export class VmEngine {
         // The private volume's top moves with every checkpoint and revert, the CPU plan with the other VMs:
         // the domain is defined anew on today's facts.
         task.reportProgress(0.15, 'planning CPUs and networks');
-        await this.redefine(client, vm, template, image, disks, checkpoints);
+        // The link and its torifying rules exist before the domain does: its first packet is filtered.
+        const onionLink = template.router === ONION_ROUTER ? await this.onionLinkUp(name) : undefined;
+        await this.redefine(client, vm, template, image, disks, checkpoints, onionLink);
         task.signal.throwIfAborted();
         task.reportProgress(0.2, 'starting the domain');
         startedAt = performance.now();
@@ -458,6 +466,8 @@ export class VmEngine {
         if (error instanceof ServiceError && error.code === 'VM_NOT_MANAGED') return;
         throw error;
       }
+      // The link goes with the run: a VM started by hand (virsh) finds no TAP device and does not start.
+      if (vm.metadata.router === ONION_ROUTER) await this.options.onionLinks?.down(name);
       if (isDisposableInstance(vm)) {
         await this.deleteLocked(client, vm);
         this.options.logger.info('disposable VM deleted after it stopped', { vm: name });
@@ -649,6 +659,7 @@ export class VmEngine {
     image: VerifiedImage,
     disks: StartDisks,
     checkpoints: CheckpointRecord[],
+    onionLink?: { readonly tap: string; readonly address: string; readonly gateway: string },
   ): Promise<void> {
     const facts = readDomainFacts(vm.xml, template.vcpus);
     const attachments = networkAttachments(vm.domain.name, template);
@@ -673,7 +684,23 @@ export class VmEngine {
       placement: plannedVm(plan, vm.domain.name),
       inspected: template.role === 'fallback' ? facts.readOnlyDisks : [],
       description: template.role === 'fallback' && facts.description !== '' ? facts.description : undefined,
+      // A fresh MAC at every start: the link itself is new, and nothing beyond the host ever sees it.
+      ...(onionLink === undefined ? {} : { onionLink: { ...onionLink, mac: randomMac() } }),
     });
+  }
+
+  private async onionLinkUp(
+    name: string,
+  ): Promise<{ readonly tap: string; readonly address: string; readonly gateway: string }> {
+    if (this.options.onionLinks === undefined) {
+      throw new ServiceError(
+        'unavailable',
+        'ONION_UNAVAILABLE',
+        `VM ${name} sits behind the onion device, and hostd's tor and onion support did not start`,
+        "hostd's log says why (`tor, call-home and onion0 cannot start`); fix it and restart hostd",
+      );
+    }
+    return this.options.onionLinks.up(name);
   }
 
   /** Everything hostd knows of one VM: libvirt's state, the metadata, its disks, networks and CPUs. */
@@ -719,6 +746,8 @@ export class VmEngine {
       interfaces: [...facts.macByNetwork].map(([network, mac]) => ({ network, mac })),
       disks,
       checkpoints: checkpoints.length,
+      onionLink:
+        vm.metadata.router === ONION_ROUTER ? ((await this.options.onionLinks?.status(name)) ?? null) : null,
     };
   }
 
@@ -835,6 +864,7 @@ export class VmEngine {
       inspected: readonly string[];
       /** Defaults to the template's. */
       description: string | undefined;
+      onionLink?: { tap: string; address: string; gateway: string; mac: string };
     },
   ): Promise<void> {
     const { name, template, image, disks, placement } = facts;
@@ -869,6 +899,7 @@ export class VmEngine {
               },
             }
           : {}),
+        ...(facts.onionLink === undefined ? {} : { onionLink: facts.onionLink }),
       });
       xml = generateDomainXml(model, { domainType: facts.domainType });
     } catch (error) {

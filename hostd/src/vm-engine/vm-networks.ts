@@ -1,7 +1,8 @@
 import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { LibvirtClient, Network } from '@multiverse/libvirt-ts';
+import type { DropCounterName, PacketCount } from '@multiverse/onion';
 import type { InterfacePurpose, VmTemplate } from '@multiverse/vm-templates';
-import { element, renderXml } from '@multiverse/vm-templates';
+import { ONION_ROUTER, element, renderXml } from '@multiverse/vm-templates';
 import { libvirtFailure } from '../service/libvirt-access.js';
 
 /** The NAT network router VMs reach the outside through; nothing but routers is ever attached to it. */
@@ -12,6 +13,27 @@ const UPLINK_ADDRESS = {
   first: '10.213.0.100',
   last: '10.213.0.199',
 };
+
+/**
+ * The links of VMs behind the onion device ("router: onion"): made with their torifying rules before the VM
+ * starts (the TAP device libvirt attaches to with managed='no'), removed after it stops. hostd's HostOnionVmLinks.
+ */
+export interface OnionLinks {
+  up(vm: string): Promise<{ readonly tap: string; readonly address: string; readonly gateway: string }>;
+  down(vm: string): Promise<void>;
+  status(vm: string): Promise<OnionLinkStatus | null>;
+}
+
+/** What `vm info` shows of a VM's onion link. */
+export interface OnionLinkStatus {
+  readonly state: 'up' | 'down' | 'partial';
+  readonly interfaceName: string;
+  readonly hostAddress: string;
+  readonly peerAddress: string;
+  readonly transPort?: number;
+  readonly dnsPort?: number;
+  readonly dropped: Readonly<Record<DropCounterName, PacketCount>>;
+}
 
 export interface NetworkAttachment {
   readonly purpose: InterfacePurpose;
@@ -35,6 +57,8 @@ export function networkAttachments(name: string, template: VmTemplate): NetworkA
       { purpose: 'inside', network: insideNetworkOf(name) },
     ];
   }
+  // Behind the onion device: no libvirt network at all, a link of its own made at each start (OnionLinks).
+  if (template.router === ONION_ROUTER) return [];
   if (template.router !== null) return [{ purpose: 'upstream', network: insideNetworkOf(template.router) }];
   return [];
 }
