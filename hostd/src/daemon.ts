@@ -19,7 +19,7 @@ import { HostService } from './service/index.js';
 import { openStateDatabase } from './state/index.js';
 import type { StateDatabase } from './state/index.js';
 import { TaskManager } from './tasks/index.js';
-import { DiskSecrets, VaultService } from './vault/index.js';
+import { DiskSecrets, VaultService, VmDiskKeys } from './vault/index.js';
 import { JailFrontDoor } from './jail/index.js';
 import { HostOnion } from './onion/index.js';
 import { WebServer } from './web/index.js';
@@ -135,6 +135,13 @@ export class HostDaemon {
       logger: this.logger.child('vault'),
     });
     this.vault.addFollower(this.diskSecrets);
+    // Encrypted VMs' keys: from here on the disk store can touch their layers (while the vault is unsealed).
+    const diskKeys = new VmDiskKeys({
+      vault: this.vault,
+      secrets: this.diskSecrets,
+      logger: this.logger.child('vault'),
+    });
+    disks.useKeys(diskKeys);
     const host = { status: () => this.status, libvirt: () => this.session.current };
     const vms = new VmEngine({
       host,
@@ -145,6 +152,7 @@ export class HostDaemon {
       imageCacheDirectory: join(this.config.stateDir, 'image-cache'),
       templatesDirectory: this.config.templatesDir ?? shippedTemplatesDirectory(),
       disks,
+      diskKeys,
       logger: this.logger.child('vm'),
       ...(crashTestPause === undefined ? {} : { onStep: crashTestPause.reached }),
     });

@@ -253,15 +253,21 @@ export const COMMANDS: readonly Command[] = [
         value: 'T',
         description: 'the template to make it from (e.g. fallback)',
       },
+      {
+        name: 'encrypted',
+        type: 'boolean',
+        description:
+          'LUKS-encrypt its volumes with a key kept in the vault (needs it unsealed); the template may ask for it too',
+      },
     ],
     input(positionals, values) {
       const { name } = vmNameArgument(positionals, 'vm create');
       const template = values['template'];
       if (typeof template !== 'string') throw new UsageError('missing --template T', 'vm create');
-      return { name, template };
+      return values['encrypted'] === true ? { name, template, encrypted: true } : { name, template };
     },
     render: (vm) =>
-      `VM ${vm.name} created from template ${vm.template} (role ${vm.role}, image ${vm.image})\n`,
+      `VM ${vm.name} created from template ${vm.template} (role ${vm.role}, image ${vm.image}${vm.encrypted ? ', volumes encrypted' : ''})\n`,
   }),
   remote({
     group: 'vm',

@@ -110,9 +110,10 @@ export const vmVerbs = {
   }),
   'vm.create': defineVerb({
     summary: 'define a VM from a template (shut off until started); builds its image on first use',
-    input: z.strictObject({ name: vmName, template: templateName }),
+    input: z.strictObject({ name: vmName, template: templateName, encrypted: z.boolean().optional() }),
     target: (input) => input.name,
-    run: ({ vms }, input): Promise<CreatedVm> => vms.create(input.name, input.template),
+    run: ({ vms }, input): Promise<CreatedVm> =>
+      vms.create(input.name, input.template, input.encrypted === true ? { encrypted: true } : {}),
   }),
   'vm.start': defineVerb({
     summary: 'start a VM and wait for its guest to report ready, as a task',

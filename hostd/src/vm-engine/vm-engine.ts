@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DomainConsoleFlags,
@@ -26,6 +26,9 @@ import type { ReadyAnnouncement, VerifiedImage, VmMetadata, VmTemplate } from '@
 import type { CpuPlan, PlannedVm } from '../cpu-plan/index.js';
 import { cpuPlanVmOf } from '../cpu-plan/index.js';
 import type { Checkpoint, CheckpointRecord, DiskStore, OverlayCreator, StartDisks } from '../disks/index.js';
+import { QemuImg } from '../disks/index.js';
+import { diskSecretUuidsOf, luksEncryptionElement } from '../vault/index.js';
+import type { VmDiskKeys } from '../vault/index.js';
 import type { Logger } from '../log.js';
 import { libvirtFailure, requireLibvirt } from '../service/libvirt-access.js';
 import { ServiceError } from '../service/service-error.js';
@@ -54,6 +57,8 @@ export interface VmEngineOptions {
   readonly templatesDirectory: string;
   /** The VMs' private and volatile volumes. */
   readonly disks: DiskStore;
+  /** The keys of encrypted VMs (the vault's); without it `encrypted` VMs cannot be made. */
+  readonly diskKeys?: VmDiskKeys;
   /**
    * This hostd's host id, recorded in every VM it makes; VMs with another (or none) are not its own. Default:
    * a new id, so an engine without a kept id manages only the VMs it makes itself.
@@ -75,6 +80,8 @@ export interface CreatedVm {
   readonly role: string;
   readonly template: string;
   readonly image: string;
+  /** Its volumes are LUKS-encrypted with a key in the vault. */
+  readonly encrypted: boolean;
 }
 
 export interface VmInfo {
@@ -159,6 +166,8 @@ export class VmEngine {
       disposableInstance?: boolean;
       /** Fallback VMs: the failed VM's disks, attached read-only, and why it was booted. */
       inspect?: { readonly disks: readonly string[]; readonly description: string };
+      /** Encrypt its volumes even if the template does not ask for it. */
+      encrypted?: boolean;
     } = {},
   ): Promise<CreatedVm> {
     if (DISPOSABLE_NAME_PATTERN.test(name) !== (options.disposableInstance === true)) {
@@ -188,8 +197,11 @@ export class VmEngine {
     const placement = plannedVm(plan, name);
     const interfaces = attachments.map((attachment) => ({ ...attachment, mac: randomMac() }));
     const hasVolumes = declaresVolumes(template);
+    const encrypted = template.encrypted || options.encrypted === true;
     let disks: StartDisks = { root: null, private: null, volatile: null };
     if ((await this.diskVmNames()).includes(name)) await this.removeInterruptedCreate(name);
+    let diskKey: { secretUuid: string } | null = null;
+    if (encrypted) diskKey = await this.newDiskKey(name, template, hasVolumes);
     if (hasVolumes) {
       const root = await this.rootBase(template, image);
       try {
@@ -198,9 +210,11 @@ export class VmEngine {
           rootSizeBytes: root?.sizeBytes ?? null,
           privateSizeBytes: template.diskBytes.private,
           volatileSizeBytes: template.diskBytes.volatile,
+          encryption: diskKey,
         });
         disks = await this.options.disks.diskPaths(name);
       } catch (error) {
+        if (diskKey !== null) await this.forgetDiskKeyQuietly(name, diskKey.secretUuid);
         throw diskFailure(`making the disks of VM ${name}`, error);
       }
     }
@@ -221,6 +235,7 @@ export class VmEngine {
     } catch (error) {
       // Disks without a domain would block the name; nothing was written to them yet.
       if (hasVolumes) await this.deleteDisksQuietly(name);
+      if (diskKey !== null) await this.forgetDiskKeyQuietly(name, diskKey.secretUuid);
       throw error;
     }
     this.options.logger.info('VM created', { vm: name, template: template.name, uuid, domainType });
@@ -230,6 +245,7 @@ export class VmEngine {
       role: template.role,
       template: template.name,
       image: `${image.manifest.name}@${image.manifest.id}`,
+      encrypted: diskKey !== null,
     };
   }
 
@@ -241,6 +257,7 @@ export class VmEngine {
     const client = requireLibvirt(this.options.host);
     const vm = await this.requireManaged(client, name);
     if (await this.isActive(client, vm.domain)) throw alreadyRunning(name);
+    this.requireDiskKeys(vm, 'unseal the vault, then start it');
     const { task, done } = tasks.start({ kind: 'vm.start', target: name, requestedBy }, (context) =>
       this.start(name, context),
     );
@@ -265,6 +282,7 @@ export class VmEngine {
     const vm = await this.requireManaged(client, name);
     if (await this.isActive(client, vm.domain)) throw alreadyRunning(name);
     const template = await this.loadTemplate(vm.metadata.template);
+    this.requireDiskKeys(vm, 'unseal the vault, then start it');
     task.reportProgress(0.05, `verifying image ${vm.metadata.image.name}@${vm.metadata.image.sha256}`);
     const image = await this.verifyVmImage(vm.metadata);
     task.signal.throwIfAborted();
@@ -467,7 +485,7 @@ export class VmEngine {
         throw error;
       }
       // The link goes with the run: a VM started by hand (virsh) finds no TAP device and does not start.
-      if (vm.metadata.router === ONION_ROUTER) await this.onionLinkDown(name);
+      if (vm.metadata.router === ONION_ROUTER) await this.options.onionLinks?.down(name);
       if (isDisposableInstance(vm)) {
         await this.deleteLocked(client, vm);
         this.options.logger.info('disposable VM deleted after it stopped', { vm: name });
@@ -504,17 +522,79 @@ export class VmEngine {
 
   private async deleteLocked(client: LibvirtClient, vm: ManagedVm): Promise<void> {
     const name = vm.domain.name;
+    const hasDisks = (await this.diskVmNames()).includes(name);
+    let encryption: { secretUuid: string } | null;
+    try {
+      encryption = hasDisks ? ((await this.options.disks.manifest(name)).encryption ?? null) : null;
+    } catch (error) {
+      throw diskFailure(`reading the disks of VM ${name}`, error);
+    }
+    // Its key leaves the vault with it, so deleting it needs the vault open: refused before anything goes.
+    if (encryption !== null) this.requireDiskKeys(vm, 'unseal the vault, then delete it', true);
     try {
       await client.domainUndefine(vm.domain);
     } catch (error) {
       throw libvirtFailure(`deleting VM ${name}`, error);
     }
-    if ((await this.diskVmNames()).includes(name)) {
+    if (hasDisks) {
       try {
         await this.options.disks.deleteVm(name);
       } catch (error) {
         throw diskFailure(`deleting the disks of VM ${name} (its domain is already gone)`, error);
       }
+    }
+    // The key goes last: a crash before this leaves an unused key in the vault, never a disk without its key.
+    if (encryption !== null) await this.requireDiskKeyStore(name).forget(encryption.secretUuid);
+  }
+
+  /** A new disk key in the vault for an encrypted VM (VAULT_SEALED / VAULT_NOT_INITIALISED otherwise). */
+  private async newDiskKey(
+    name: string,
+    template: VmTemplate,
+    hasVolumes: boolean,
+  ): Promise<{ secretUuid: string }> {
+    if (!hasVolumes) {
+      throw new ServiceError(
+        'invalid-input',
+        'NOTHING_TO_ENCRYPT',
+        `template ${template.name} gives its VMs no volume (root, private or volatile), so there is nothing to encrypt`,
+        'leave out --encrypted, or use a template with volumes',
+      );
+    }
+    return this.requireDiskKeyStore(name).create(name, this.options.disks.vmDirectory(name));
+  }
+
+  private requireDiskKeyStore(name: string): VmDiskKeys {
+    const keys = this.options.diskKeys;
+    if (keys === undefined) {
+      throw new ServiceError(
+        'unavailable',
+        'DISK_KEYS_UNAVAILABLE',
+        `VM ${name} has encrypted disks, and this hostd runs without a vault for their keys`,
+        'run the VM engine with the vault (hostd does)',
+      );
+    }
+    return keys;
+  }
+
+  /**
+   * VAULT_SEALED (saying which VM and what to do) when the VM's disks are encrypted and their key cannot be
+   * used now; plain VMs pass. `always`: also for a VM whose domain names no key (a delete reads the manifest).
+   */
+  private requireDiskKeys(vm: ManagedVm, what: string, always = false): void {
+    if (!always && diskSecretUuidsOf(vm.xml).length === 0) return;
+    this.requireDiskKeyStore(vm.domain.name).requireUsable(vm.domain.name, what);
+  }
+
+  private async forgetDiskKeyQuietly(name: string, secretUuid: string): Promise<void> {
+    try {
+      await this.requireDiskKeyStore(name).forget(secretUuid);
+    } catch (error) {
+      this.options.logger.warn('an unused disk key stays in the vault', {
+        vm: name,
+        secret: secretUuid,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 
@@ -703,21 +783,6 @@ export class VmEngine {
     return this.options.onionLinks.up(name);
   }
 
-  /**
-   * A link that cannot be removed is logged, not thrown: it still has its rules (it carries nothing but to
-   * tor), and the disks' cleanup after the stop must go on. The next start of the VM replaces it.
-   */
-  private async onionLinkDown(name: string): Promise<void> {
-    try {
-      await this.options.onionLinks?.down(name);
-    } catch (error) {
-      this.options.logger.warn('the onion link of a stopped VM could not be removed; its rules stay', {
-        vm: name,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-  }
-
   /** Everything hostd knows of one VM: libvirt's state, the metadata, its disks, networks and CPUs. */
   async info(name: string): Promise<VmInfo> {
     const client = requireLibvirt(this.options.host);
@@ -883,6 +948,7 @@ export class VmEngine {
     },
   ): Promise<void> {
     const { name, template, image, disks, placement } = facts;
+    const diskEncryption = await this.diskEncryptionFacts(name, disks);
     let xml: string;
     try {
       const model = buildVmModel(template, {
@@ -903,6 +969,7 @@ export class VmEngine {
           inspected: [...facts.inspected],
         },
         checkpoints: facts.checkpoints,
+        ...(diskEncryption === undefined ? {} : { diskEncryption }),
         interfaces: facts.interfaces,
         memoryBytes: placement.memoryBytes,
         cpuShares: placement.cpuShares,
@@ -932,6 +999,29 @@ export class VmEngine {
     } catch (error) {
       throw libvirtFailure(`defining VM ${name}`, error);
     }
+  }
+
+  /**
+   * For an encrypted VM, the key and every layer below its private top and root overlay, which the domain XML
+   * must spell out; undefined for a plain VM (libvirt reads plain chains from the headers).
+   */
+  private async diskEncryptionFacts(
+    name: string,
+    disks: StartDisks,
+  ): Promise<{ secretUuid: string; privateBacking: string[]; rootBase?: string } | undefined> {
+    if (disks.root === null && disks.private === null && disks.volatile === null) return undefined;
+    let chains;
+    try {
+      chains = await this.options.disks.layerChains(name);
+    } catch (error) {
+      throw diskFailure(`reading the disk chains of VM ${name}`, error);
+    }
+    if (chains.encryption === null) return undefined;
+    return {
+      secretUuid: chains.encryption.secretUuid,
+      privateBacking: disks.private === null ? [] : (chains.private ?? []).slice(1),
+      ...(chains.root === null ? {} : { rootBase: chains.root.base }),
+    };
   }
 
   /** Pins a checkpoint (pruning and `--keep` never merge it away) or unpins it; also while the VM runs. */
@@ -1048,7 +1138,19 @@ export class VmEngine {
         'stop it and start it again (hostd attaches the current layer at start), then checkpoint',
       );
     }
-    return async ({ path }) => {
+    const encryption = (
+      await this.options.disks.layerChains(name).catch((error: unknown) => {
+        throw diskFailure(`reading the disks of VM ${name}`, error);
+      })
+    ).encryption;
+    return async ({ path, backingFile, sizeBytes, keyFile }) => {
+      // libvirt would make an encrypted overlay with QEMU's 2 s key derivation, paid again at every start: hostd
+      // makes it (100 ms, same key) and has libvirt reuse it (REUSE_EXT), telling it the key.
+      if (encryption !== null) {
+        if (keyFile === null)
+          throw new Error(`the key of VM ${name}'s disks was not handed to the checkpoint`);
+        await new QemuImg().createOverlay(path, backingFile, sizeBytes, { file: keyFile, depth: 0 });
+      }
       const snapshot = renderXml(
         element(
           'domainsnapshot',
@@ -1062,7 +1164,11 @@ export class VmEngine {
                     'disk',
                     { name: disk.target, snapshot: 'external', type: 'file' },
                     element('driver', { type: 'qcow2' }),
-                    element('source', { file: path }),
+                    element(
+                      'source',
+                      { file: path },
+                      encryption !== null && luksEncryptionElement(encryption.secretUuid),
+                    ),
                   )
                 : element('disk', { name: disk.target, snapshot: 'no' }),
             ),
@@ -1075,9 +1181,12 @@ export class VmEngine {
           snapshot,
           DomainSnapshotCreateFlags.DISK_ONLY |
             DomainSnapshotCreateFlags.NO_METADATA |
-            DomainSnapshotCreateFlags.ATOMIC,
+            DomainSnapshotCreateFlags.ATOMIC |
+            (encryption === null ? 0 : DomainSnapshotCreateFlags.REUSE_EXT),
         );
       } catch (error) {
+        // QEMU never switched to a file hostd made: gone, so the disk store undoes the checkpoint.
+        if (encryption !== null) await rm(path, { force: true });
         throw libvirtFailure(`switching running VM ${name} to a new layer`, error);
       }
       await this.reached('vm-checkpoint:live-snapshot-taken');
@@ -1100,6 +1209,8 @@ export class VmEngine {
       );
     }
     await this.requirePrivateVolume(name);
+    // Every change to an encrypted chain reads or writes layers with the key: refused before a task is made.
+    this.requireDiskKeys(vm, 'unseal the vault, then retry');
     if (vm.metadata.ephemeral) {
       throw new ServiceError(
         'conflict',
@@ -1335,7 +1446,10 @@ export function fallbackNameOf(name: string): string {
 
 /** Not for a fallback VM itself, nor for a disposable (a failed one is simply gone). */
 function wantsFallback(vm: ManagedVm): boolean {
-  return vm.metadata.role !== 'fallback' && !isDisposableInstance(vm);
+  // The fallback attaches the failed VM's disks without their keys: encrypted ones it could not open.
+  return (
+    vm.metadata.role !== 'fallback' && !isDisposableInstance(vm) && diskSecretUuidsOf(vm.xml).length === 0
+  );
 }
 
 /** A disposable made by `vm run` (named `disp-…`): deleted once it stops. */

@@ -1,0 +1,277 @@
+// An encrypted VM made by `mvctl vm create` through a real hostd: its disks are LUKS layers keyed by the vault.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { LibvirtClient } from '@multiverse/libvirt-ts';
+import type { TaskRecord } from '../tasks/index.js';
+import { HostdProcess } from '../testing/hostd-process.js';
+import { removeDomains } from '../testing/libvirt-cleanup.js';
+import { prepareTemplates } from '../testing/test-templates.js';
+import { runConsoleCommand } from '../vm-engine/console-command.js';
+import type { CreatedVm, VmInfo } from '../vm-engine/index.js';
+
+const run = promisify(execFile);
+const ENCRYPTED_VM = 'mvtest-vault-enc';
+const FLAGGED_VM = 'mvtest-vault-flag';
+const PLAIN_VM = 'mvtest-vault-plain';
+const FIRST_MARKER = 'MVFIRSTMARKER-7c1e';
+const SECOND_MARKER = 'MVSECONDMARKER-9d2f';
+const VOLATILE_MARKER = 'MVVOLATILEMARKER-4a8b';
+// The tiny image has no root volume: the guest names the private disk (libvirt's vdb) vda, the volatile one vdb.
+const PRIVATE_DEVICE = '/dev/vda';
+const VOLATILE_DEVICE = '/dev/vdb';
+
+describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)', { timeout: 900_000 }, () => {
+  let root: string;
+  let hostd: HostdProcess;
+  let client: LibvirtClient;
+  const secretUuids = new Set<string>();
+
+  async function finishedTask(args: string[]): Promise<TaskRecord> {
+    const result = await hostd.mvctl([...args, '--json']);
+    const { task } = JSON.parse(result.stdout) as { task: TaskRecord };
+    assert.equal(
+      task.state,
+      'succeeded',
+      `${args.join(' ')}: ${JSON.stringify(task.error)}\n${result.stderr}\n${hostd.log}`,
+    );
+    return task;
+  }
+
+  async function onConsole(vm: string, command: string): Promise<string> {
+    const console = await client.domainOpenConsole(await client.domainLookupByName(vm), { flags: 1 });
+    try {
+      const result = await runConsoleCommand(console, command, { timeoutMs: 60_000 });
+      assert.equal(result.exitCode, 0, result.output);
+      return result.output;
+    } finally {
+      console.destroy();
+    }
+  }
+
+  const writeMarker = (device: string, marker: string) =>
+    onConsole(
+      ENCRYPTED_VM,
+      `printf ${marker} | dd of=${device} bs=512 count=1 conv=notrunc,fsync 2>/dev/null && sync`,
+    );
+  const readMarker = async () =>
+    (
+      await onConsole(
+        ENCRYPTED_VM,
+        `dd if=${PRIVATE_DEVICE} bs=${FIRST_MARKER.length} count=1 2>/dev/null; echo`,
+      )
+    ).trim();
+
+  function vmDirectory(vm: string): string {
+    return join(hostd.stateDir, 'vms', vm);
+  }
+
+  async function secretOf(vm: string): Promise<string> {
+    const manifest = JSON.parse(await readFile(join(vmDirectory(vm), 'disks.json'), 'utf8')) as {
+      encryption?: { secretUuid: string } | null;
+    };
+    const uuid = manifest.encryption?.secretUuid;
+    assert.ok(uuid !== undefined, `${vm} is encrypted`);
+    secretUuids.add(uuid);
+    return uuid;
+  }
+
+  async function libvirtHasSecret(uuid: string): Promise<boolean> {
+    return client.secretLookupByUuid(uuid).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async function vaultEntries(): Promise<string[]> {
+    const { entries } = await hostd.mvctlJson<{ entries: { name: string }[] }>(['vault', 'list']);
+    return entries.map((entry) => entry.name);
+  }
+
+  async function qemuImgInfo(path: string): Promise<{ encrypted?: boolean; 'backing-filename'?: string }> {
+    const { stdout } = await run('qemu-img', ['info', '-U', '--output=json', '-f', 'qcow2', path]);
+    return JSON.parse(stdout) as { encrypted?: boolean; 'backing-filename'?: string };
+  }
+
+  async function assertNoMarkerIn(path: string, ...markers: string[]): Promise<void> {
+    const content = await readFile(path);
+    for (const marker of markers) {
+      assert.equal(content.indexOf(marker), -1, `${path} holds ${marker} in clear`);
+    }
+  }
+
+  async function expectError(args: string[], code: string): Promise<string> {
+    const result = await hostd.mvctl(args);
+    assert.equal(result.code, 1, `${args.join(' ')}: ${result.stdout}${result.stderr}`);
+    assert.match(result.stderr, new RegExp(`^mvctl: ${code}: `, 'm'), result.stderr);
+    return result.stderr;
+  }
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mv-encrypted-vm-'));
+    await chmod(root, 0o711);
+    client = await LibvirtClient.connect('qemu:///system');
+    hostd = new HostdProcess({
+      root,
+      env: {
+        MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, [
+          { name: 'enc-tiny', privateSize: '64MiB', volatileSize: '32MiB', encrypted: true },
+          { name: 'plain-tiny', privateSize: '32MiB', volatileSize: '16MiB' },
+        ]),
+        MULTIVERSE_DISPOSABLE_POOL: 'none',
+        MULTIVERSE_VAULT_AUTOSEAL_S: '0',
+      },
+    });
+    await hostd.start();
+  });
+
+  after(async () => {
+    await hostd.stop();
+    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM]);
+    for (const uuid of secretUuids) {
+      const secret = await client.secretLookupByUuid(uuid).catch(() => undefined);
+      if (secret !== undefined) await client.secretUndefine(secret).catch(() => undefined);
+    }
+    await client.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('refuses an encrypted VM while there is no vault, leaving nothing behind', async () => {
+    const hint = await expectError(
+      ['vm', 'create', ENCRYPTED_VM, '--template', 'enc-tiny'],
+      'VAULT_NOT_INITIALISED',
+    );
+    assert.match(hint, /mvctl vault init/);
+    assert.equal(await client.domainLookupByName(ENCRYPTED_VM).catch(() => undefined), undefined);
+    await assert.rejects(stat(vmDirectory(ENCRYPTED_VM)), { code: 'ENOENT' });
+  });
+
+  it('makes the VM’s private and volatile volumes LUKS layers keyed by one vault entry and libvirt secret', async () => {
+    const init = await hostd.mvctl(['vault', 'init', 'alice', 'bob', '--threshold', '2', '--out', 'shares'], {
+      cwd: root,
+    });
+    assert.equal(init.code, 0, init.stderr);
+    const created = await hostd.mvctlJson<CreatedVm>([
+      'vm',
+      'create',
+      ENCRYPTED_VM,
+      '--template',
+      'enc-tiny',
+    ]);
+    assert.equal(created.encrypted, true);
+    const uuid = await secretOf(ENCRYPTED_VM);
+    assert.deepEqual(await vaultEntries(), [`luks/${uuid}`]);
+    assert.ok(await libvirtHasSecret(uuid), 'libvirt has the key while unsealed');
+    // --encrypted on a plain template: its own key.
+    const flagged = await hostd.mvctlJson<CreatedVm>([
+      'vm',
+      'create',
+      FLAGGED_VM,
+      '--template',
+      'plain-tiny',
+      '--encrypted',
+    ]);
+    assert.equal(flagged.encrypted, true);
+    assert.notEqual(await secretOf(FLAGGED_VM), uuid);
+    const plain = await hostd.mvctlJson<CreatedVm>(['vm', 'create', PLAIN_VM, '--template', 'plain-tiny']);
+    assert.equal(plain.encrypted, false);
+    const xml = await client.domainGetXmlDesc(await client.domainLookupByName(ENCRYPTED_VM));
+    assert.match(
+      xml,
+      new RegExp(`<encryption format=.luks.[^>]*>\\s*<secret type=.passphrase. uuid=.${uuid}./>`),
+    );
+  });
+
+  it('boots, checkpoints live into an encrypted layer, keeps no marker in clear, reverts and merges', async () => {
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await writeMarker(PRIVATE_DEVICE, FIRST_MARKER);
+    await writeMarker(VOLATILE_DEVICE, VOLATILE_MARKER);
+    assert.equal(await readMarker(), FIRST_MARKER);
+    const volatilePath = join(vmDirectory(ENCRYPTED_VM), 'run', 'volatile.qcow2');
+    assert.equal((await qemuImgInfo(volatilePath)).encrypted, true, 'the volatile volume is encrypted');
+    await assertNoMarkerIn(volatilePath, VOLATILE_MARKER);
+
+    const checkpoint = (await finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'first'])).result as {
+      id: string;
+    };
+    const running = await hostd.mvctlJson<VmInfo>(['vm', 'info', ENCRYPTED_VM]);
+    assert.ok(running.disks.private?.endsWith('.qcow2'));
+    assert.ok(!running.disks.private?.includes(checkpoint.id), 'QEMU writes a new top layer');
+    assert.equal(
+      (await qemuImgInfo(running.disks.private ?? '')).encrypted,
+      true,
+      'the live top is encrypted',
+    );
+    await writeMarker(PRIVATE_DEVICE, SECOND_MARKER);
+    assert.equal(await readMarker(), SECOND_MARKER.slice(0, FIRST_MARKER.length));
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+
+    const privateDir = join(vmDirectory(ENCRYPTED_VM), 'private');
+    const layers = await readdir(privateDir);
+    assert.equal(layers.length, 2, layers.join(', '));
+    for (const layer of layers) {
+      assert.equal((await qemuImgInfo(join(privateDir, layer))).encrypted, true, `${layer} is encrypted`);
+      await assertNoMarkerIn(join(privateDir, layer), FIRST_MARKER, SECOND_MARKER);
+    }
+
+    await finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoint.id]);
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    assert.equal(await readMarker(), FIRST_MARKER, 'the reverted VM reads the checkpoint’s marker');
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+
+    // Merging the only checkpoint away rebases the top onto nothing; the data stays.
+    await finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoint.id]);
+    const remaining = await readdir(privateDir);
+    assert.equal(remaining.length, 1, remaining.join(', '));
+    const top = await qemuImgInfo(join(privateDir, remaining[0] ?? ''));
+    assert.deepEqual([top.encrypted, top['backing-filename']], [true, undefined]);
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    assert.equal(await readMarker(), FIRST_MARKER, 'the marker survives the merge');
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+  });
+
+  it('while sealed: refuses to start, checkpoint or delete encrypted VMs; plain VMs and the list work', async () => {
+    const uuid = await secretOf(ENCRYPTED_VM);
+    await hostd.mvctlJson(['vault', 'seal']);
+    assert.equal(await libvirtHasSecret(uuid), false, 'libvirt lost the key at seal');
+    const refused = await expectError(['vm', 'start', ENCRYPTED_VM], 'VAULT_SEALED');
+    assert.match(refused, new RegExp(`VM ${ENCRYPTED_VM} has encrypted disks`));
+    assert.match(refused, /^hint: unseal it: `mvctl vault unseal SHARE-FILE`/m);
+    await expectError(['vm', 'checkpoint', ENCRYPTED_VM], 'VAULT_SEALED');
+    await expectError(['vm', 'delete', FLAGGED_VM], 'VAULT_SEALED');
+    assert.ok(await client.domainLookupByName(FLAGGED_VM), 'the refused delete left the VM');
+
+    const { vms } = await hostd.mvctlJson<{ vms: { name: string; state: string }[] }>(['vm', 'list']);
+    assert.deepEqual(
+      vms.filter((vm) => vm.name.startsWith('mvtest-vault-')).map((vm) => vm.name),
+      [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM],
+    );
+    await finishedTask(['vm', 'start', PLAIN_VM]);
+    await hostd.mvctlJson(['vm', 'kill', PLAIN_VM]);
+
+    for (const share of ['share-1-1-alice.txt', 'share-1-2-bob.txt']) {
+      const unseal = await hostd.mvctl(['vault', 'unseal', join('shares', share)], { cwd: root });
+      assert.equal(unseal.code, 0, unseal.stderr);
+    }
+    assert.ok(await libvirtHasSecret(uuid), 'libvirt has the key again');
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    assert.equal(await readMarker(), FIRST_MARKER);
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+  });
+
+  it('deletes an encrypted VM’s disks, then its vault entry and libvirt secret', async () => {
+    const uuid = await secretOf(ENCRYPTED_VM);
+    const flaggedUuid = await secretOf(FLAGGED_VM);
+    await hostd.mvctlJson(['vm', 'delete', ENCRYPTED_VM]);
+    await hostd.mvctlJson(['vm', 'delete', FLAGGED_VM]);
+    await assert.rejects(stat(vmDirectory(ENCRYPTED_VM)), { code: 'ENOENT' });
+    assert.deepEqual(await vaultEntries(), []);
+    assert.equal(await libvirtHasSecret(uuid), false);
+    assert.equal(await libvirtHasSecret(flaggedUuid), false);
+    await hostd.mvctlJson(['vm', 'delete', PLAIN_VM]);
+  });
+});
