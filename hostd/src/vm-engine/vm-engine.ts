@@ -485,7 +485,7 @@ export class VmEngine {
         throw error;
       }
       // The link goes with the run: a VM started by hand (virsh) finds no TAP device and does not start.
-      if (vm.metadata.router === ONION_ROUTER) await this.options.onionLinks?.down(name);
+      if (vm.metadata.router === ONION_ROUTER) await this.onionLinkDown(name);
       if (isDisposableInstance(vm)) {
         await this.deleteLocked(client, vm);
         this.options.logger.info('disposable VM deleted after it stopped', { vm: name });
@@ -781,6 +781,21 @@ export class VmEngine {
       );
     }
     return this.options.onionLinks.up(name);
+  }
+
+  /**
+   * A link that cannot be removed is logged, not thrown: it still has its rules (it carries nothing but to
+   * tor), and the disks' cleanup after the stop must go on. The next start of the VM replaces it.
+   */
+  private async onionLinkDown(name: string): Promise<void> {
+    try {
+      await this.options.onionLinks?.down(name);
+    } catch (error) {
+      this.options.logger.warn('the onion link of a stopped VM could not be removed; its rules stay', {
+        vm: name,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   /** Everything hostd knows of one VM: libvirt's state, the metadata, its disks, networks and CPUs. */
