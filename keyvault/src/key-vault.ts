@@ -59,6 +59,11 @@ export type SealReason = 'requested' | 'idle';
 interface VaultEvents {
   sealed: [{ reason: SealReason }];
   unsealed: [];
+  /**
+   * A write reached the disk: the file is now this generation. Whoever keeps a record of the newest generation
+   * seen (to notice an older file put back later) updates it here.
+   */
+  written: [{ generation: number }];
 }
 
 interface UnsealedState {
@@ -457,6 +462,7 @@ export class KeyVault extends EventEmitter<VaultEvents> {
         if (next.keys) zeroMasterKeys(next.keys);
         if (next.unsealKey) zeroKeys(next.unsealKey);
       }
+      this.emit('written', { generation: nextHeader.generation });
     });
     this.#writes = run.catch(() => undefined);
     await run;

@@ -228,6 +228,14 @@ function statusText(status: VaultStatusReport): string {
             `${status.pendingRekey.rekeyId}: ${status.pendingRekey.threshold} of ${status.pendingRekey.shares}`,
           ] as const,
         ]),
+    ...(status.rollback === null
+      ? []
+      : [
+          [
+            'ROLLED BACK',
+            `this file is ${status.rollback.fileVaultId} generation ${status.rollback.fileGeneration}; the newest seen is ${status.rollback.seen.vaultId} generation ${status.rollback.seen.generation} (${formatTime(status.rollback.seen.seenAt)}): put the newest file back, or \`mvctl vault accept-rollback ${status.rollback.fileGeneration}\``,
+          ] as const,
+        ]),
   ]);
 }
 
@@ -431,6 +439,33 @@ export const VAULT_COMMANDS: readonly Command[] = [
     },
     render: ({ generation, entries }) =>
       `master key rotated: ${entries} entries re-encrypted (generation ${generation})\n`,
+  }),
+  vaultCommand({
+    name: 'accept-rollback',
+    verb: 'vault.accept-rollback',
+    summary:
+      'use the vault file there now although it is older than (or another vault than) the newest this host saw',
+    arguments: [
+      {
+        name: 'GENERATION',
+        description: 'the file’s generation, as `mvctl vault status` shows it (a check)',
+      },
+    ],
+    options: [],
+    input(positionals) {
+      const [text, ...rest] = positionals;
+      if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`, 'vault accept-rollback');
+      if (text === undefined || !/^[1-9]\d{0,9}$/.test(text)) {
+        throw new UsageError('give the vault file’s GENERATION (a whole number)', 'vault accept-rollback');
+      }
+      return { generation: Number(text) };
+    },
+    render: ({ vaultId, generation, previous }) =>
+      `vault ${vaultId} generation ${generation} accepted` +
+      (previous === null
+        ? ''
+        : ` (the newest seen was ${previous.vaultId} generation ${previous.generation})`) +
+      '; unseal it now\n',
   }),
   vaultCommand({
     name: 'list',

@@ -48,6 +48,8 @@ export const POLICY: Readonly<Record<VerbName, readonly Role[]>> = {
   'vault.rekey-commit': ['owner'],
   'vault.rekey-discard': ['owner'],
   'vault.rotate': ['owner'],
+  // Overrides the rollback check: the owner's decision alone, like rotate.
+  'vault.accept-rollback': ['owner'],
   'vault.list': ['owner'],
   'vault.get': ['owner'],
   'vault.put': ['owner'],

@@ -158,6 +158,13 @@ export const vaultVerbs = {
     target: () => 'vault',
     run: (context) => vaultOf(context).rotate(),
   }),
+  'vault.accept-rollback': defineVerb({
+    summary:
+      'accept the vault file there now (older than, or another vault than, the newest seen) as the one to use',
+    input: z.strictObject({ generation: z.number().int().positive().max(0xffffffff) }),
+    target: () => 'vault',
+    run: (context, input) => vaultOf(context).acceptRollback(input.generation),
+  }),
   'vault.list': defineVerb({
     summary: 'the entries: names, sizes, times (no values)',
     input: z.strictObject({}),

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { initVault, openVault, shareQrSvg, VaultError } from '@multiverse/keyvault';
 import type { CustodianSpec, IssuedShare, KeyVault, PendingRekey, SealReason } from '@multiverse/keyvault';
 import type { Logger } from '../log.js';
 import { ServiceError } from '../service/service-error.js';
+import { VaultGenerationRecord } from './generation-record.js';
+import type { SeenGeneration } from './generation-record.js';
 import { LUKS_ENTRY_PREFIX } from './luks-key-entry.js';
 import { asVaultServiceError, vaultNotInitialisedError, vaultSealedError } from './vault-errors.js';
 
@@ -20,6 +22,11 @@ export interface VaultServiceOptions {
   readonly logger: Logger;
   /** How long an unseal session keeps shares without a new one (the library's default: 15 min). */
   readonly unsealSessionTimeoutMs?: number;
+  /**
+   * Where the newest vault generation seen is recorded: outside the vault directory, so an older vault file put
+   * back does not bring back its own record. Default `<directory>/../vault-generation.json` (the state directory).
+   */
+  readonly generationRecordPath?: string;
 }
 
 /**
@@ -60,6 +67,16 @@ export interface VaultStatusReport {
   } | null;
   /** Why a damaged vault could not be read. */
   readonly problem: { readonly code: string; readonly message: string } | null;
+  /**
+   * The file is older than (or another vault than) the newest one this host has seen: an unseal will be refused
+   * (VAULT_ROLLED_BACK / VAULT_REPLACED) until the newest file is back or the owner accepts this one. While sealed
+   * this reads the header's unauthenticated generation; the unseal checks it under the master key.
+   */
+  readonly rollback: {
+    readonly fileVaultId: string;
+    readonly fileGeneration: number;
+    readonly seen: SeenGeneration;
+  } | null;
 }
 
 /** One share as handed to its custodian: the text to print and its QR code. */
@@ -118,11 +135,18 @@ export class VaultService {
   #lastSealed: { at: Date; reason: SealReason } | undefined;
   /** Follower runs happen one after another, in the order the vault changed. */
   #followerRuns: Promise<FollowerProblem[]> = Promise.resolve([]);
+  readonly #generations: VaultGenerationRecord;
+  /** Set when an unseal was undone because the file is older than the newest seen; thrown by submitShare. */
+  #refusedUnseal: ServiceError | undefined;
 
   constructor(options: VaultServiceOptions) {
     this.#options = options;
     this.#logger = options.logger;
     this.path = join(options.directory, VAULT_FILE_NAME);
+    this.#generations = new VaultGenerationRecord(
+      options.generationRecordPath ?? join(dirname(options.directory), 'vault-generation.json'),
+      options.logger,
+    );
   }
 
   get directory(): string {
@@ -133,6 +157,7 @@ export class VaultService {
   async open(): Promise<void> {
     await mkdir(this.#options.directory, { recursive: true, mode: VAULT_DIRECTORY_MODE });
     await chmod(this.#options.directory, VAULT_DIRECTORY_MODE);
+    await this.#generations.load();
     try {
       this.#attach(await openVault(this.#vaultOptions()));
       this.#logger.info('vault opened, sealed', { vault: this.#vault?.status().vaultId });
@@ -203,6 +228,7 @@ export class VaultService {
         ...common,
         problem:
           this.#damage === undefined ? null : { code: this.#damage.code, message: this.#damage.message },
+        rollback: null,
       };
     }
     const status = vault.status();
@@ -220,6 +246,7 @@ export class VaultService {
           : { have: status.unseal.have, need: status.unseal.need, indices: [...status.unseal.indices] },
       ...common,
       problem: null,
+      rollback: this.#rollbackOf(status.vaultId, status.generation),
     };
   }
 
@@ -238,6 +265,8 @@ export class VaultService {
       initVault({ ...this.#vaultOptions(), ...shareSetOptions(request) }),
     );
     this.#attach(vault);
+    // A new vault is this host's vault from now on, whatever the record said about an earlier one.
+    await this.#generations.accept(vault.status().vaultId, vault.status().generation);
     this.#logger.info('vault created', {
       vault: vault.status().vaultId,
       threshold: request.threshold,
@@ -259,9 +288,15 @@ export class VaultService {
         'nothing to unseal; `mvctl vault status` shows the vault, `mvctl vault seal` seals it',
       );
     }
+    this.#refusedUnseal = undefined;
     const progress = await this.#vaultCall(() =>
       vault.unsealSession().submit(share, privateKey === undefined ? {} : { privateKey }),
     );
+    const refused = this.#takeRefusedUnseal();
+    if (refused !== undefined) {
+      await this.#followerRuns;
+      throw refused;
+    }
     // The vault's `unsealed` event queued the followers; their run is the latest one.
     const problems = progress.unsealed ? await this.#followerRuns : [];
     if (progress.unsealed) this.#logger.info('vault unsealed', { vault: vault.status().vaultId });
@@ -294,6 +329,43 @@ export class VaultService {
       void this.#queueFollowers('sealed', undefined);
     }
     return { wasUnsealed, forgottenShares, problems: await this.#followerRuns };
+  }
+
+  /**
+   * The owner's answer to VAULT_ROLLED_BACK / VAULT_REPLACED: the vault file there now (whose generation they
+   * name, as `vault status` shows it) is the one to use; the next unseal takes it. Only while sealed, so the
+   * file cannot change between the owner's look and this.
+   */
+  async acceptRollback(
+    generation: number,
+  ): Promise<{ vaultId: string; generation: number; previous: SeenGeneration | null }> {
+    const vault = this.#requireVault();
+    if (!vault.sealed) {
+      throw new ServiceError(
+        'conflict',
+        'VAULT_UNSEALED',
+        'the vault is unsealed, so its file is already the one in use',
+        'nothing to accept; seal it first if you mean to check another file',
+      );
+    }
+    const status = vault.status();
+    if (status.generation !== generation) {
+      throw new ServiceError(
+        'conflict',
+        'VAULT_GENERATION_MISMATCH',
+        `the vault file is generation ${status.generation}, not ${generation}`,
+        'check `mvctl vault status` and name the generation it shows',
+      );
+    }
+    const previous = this.#generations.current() ?? null;
+    await this.#generations.accept(status.vaultId, generation);
+    this.#logger.warn('an older or other vault file accepted by the owner', {
+      vault: status.vaultId,
+      generation,
+      previousVault: previous?.vaultId,
+      previousGeneration: previous?.generation,
+    });
+    return { vaultId: status.vaultId, generation, previous };
   }
 
   /** New shares for the same key; the vault changes only when the rekey is committed. */
@@ -404,7 +476,27 @@ export class VaultService {
   #attach(vault: KeyVault): void {
     this.#vault = vault;
     this.#damage = undefined;
-    vault.on('unsealed', () => void this.#queueFollowers('unsealed', vault));
+    vault.on('unsealed', () => {
+      // The header (generation included) is authenticated now. An older file must not hand out its keys.
+      const status = vault.status();
+      const refused = this.#rollbackError(status.vaultId, status.generation);
+      if (refused !== undefined) {
+        this.#refusedUnseal = refused;
+        this.#logger.error('unseal refused: the vault file is older than the newest seen', {
+          vault: status.vaultId,
+          generation: status.generation,
+          seenGeneration: this.#generations.current()?.generation,
+          seenVault: this.#generations.current()?.vaultId,
+        });
+        vault.seal('requested');
+        return;
+      }
+      void this.#generations.raise(status.vaultId, status.generation).catch(() => undefined);
+      void this.#queueFollowers('unsealed', vault);
+    });
+    vault.on('written', ({ generation }) => {
+      void this.#generations.raise(vault.status().vaultId, generation).catch(() => undefined);
+    });
     vault.on('sealed', ({ reason }) => {
       this.#lastSealed = { at: new Date(), reason };
       this.#rekey = undefined;
@@ -412,6 +504,40 @@ export class VaultService {
         this.#logger.info('vault sealed after idling', { vault: vault.status().vaultId });
       void this.#queueFollowers('sealed', undefined);
     });
+  }
+
+  /** The refusal the `unsealed` listener left for the submission that completed the unseal, once. */
+  #takeRefusedUnseal(): ServiceError | undefined {
+    const refused = this.#refusedUnseal;
+    this.#refusedUnseal = undefined;
+    return refused;
+  }
+
+  #rollbackOf(vaultId: string, generation: number): VaultStatusReport['rollback'] {
+    const seen = this.#generations.current();
+    if (seen === undefined || (seen.vaultId === vaultId && generation >= seen.generation)) return null;
+    return { fileVaultId: vaultId, fileGeneration: generation, seen };
+  }
+
+  #rollbackError(vaultId: string, generation: number): ServiceError | undefined {
+    const rollback = this.#rollbackOf(vaultId, generation);
+    if (rollback === null) return undefined;
+    const { seen } = rollback;
+    const accept = `or, if this file is the one to use, accept it with \`mvctl vault accept-rollback ${generation}\` and unseal again`;
+    if (seen.vaultId !== vaultId) {
+      return new ServiceError(
+        'conflict',
+        'VAULT_REPLACED',
+        `the vault file ${this.path} is vault ${vaultId}, not vault ${seen.vaultId} that this host last used (generation ${seen.generation}, ${seen.seenAt}); it stays sealed`,
+        `put back this host's vault file (${seen.vaultId}) and unseal again; ${accept}`,
+      );
+    }
+    return new ServiceError(
+      'conflict',
+      'VAULT_ROLLED_BACK',
+      `the vault file ${this.path} is generation ${generation}, older than generation ${seen.generation} this host saw on ${seen.seenAt}: an older copy was put back (a restore, or shares a rekey retired being used again); it stays sealed`,
+      `put back the newest vault file and unseal again; ${accept}`,
+    );
   }
 
   #requireVault(): KeyVault {
@@ -461,7 +587,15 @@ export class VaultService {
       return await call();
     } catch (error) {
       throw asVaultServiceError(error);
+    } finally {
+      // A write's new generation is on record before the caller hears it is done.
+      await this.#generations.settled();
     }
+  }
+
+  /** For hostd modules that write through the KeyVault itself (disk keys): waits until the record has caught up. */
+  generationRecorded(): Promise<void> {
+    return this.#generations.settled();
   }
 
   #sync<T>(call: () => T): T {

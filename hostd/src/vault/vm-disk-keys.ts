@@ -40,6 +40,7 @@ export class VmDiskKeys implements DiskKeys {
     );
     const secretUuid = randomUUID();
     await vaultWrite(() => vault.put(luksEntryName(secretUuid), encodeLuksKey(newLuksKey(disksDirectory))));
+    await this.#options.vault.generationRecorded();
     try {
       await this.#options.secrets.define(secretUuid);
     } catch (error) {
@@ -83,6 +84,7 @@ export class VmDiskKeys implements DiskKeys {
     const vault = this.#options.vault.requireUnsealed('deleting a disk key changes the vault');
     await this.#options.secrets.undefine(secretUuid);
     await vaultWrite(() => vault.delete(luksEntryName(secretUuid)));
+    await this.#options.vault.generationRecorded();
   }
 }
 
