@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { withPassphraseFile } from '../vault/passphrase-file.js';
 import type { DiskKeys } from './disk-store.js';
 import { DiskError } from './errors.js';
-import { QemuImg } from './qemu-img.js';
+import { QemuImg, type LayerKey } from './qemu-img.js';
 import { makeStoreFixture, run, type StoreFixture } from './testing/fixtures.js';
 import { REGION_BYTES } from './testing/guest-view.js';
 
@@ -179,6 +179,50 @@ describe('DiskStore: encrypted VMs (every layer LUKS, one key)', () => {
     );
     assert.deepEqual(await readdir(join(fixture.options.vmsDir, 'secret', 'private')), filesBefore);
     await store.verifyChain('secret');
+  });
+
+  it('finishes a merge cut between the rebase and the header rename: the json: name is resolved and replaced', async () => {
+    // qemu-img stopped after the safe rebase (header naming the parent in json: form), before `rebase -u`.
+    class CutAfterRebase extends QemuImg {
+      cuts = 1;
+      override async setBackingName(path: string, backingFile: string, key: LayerKey): Promise<void> {
+        if (this.cuts > 0) {
+          this.cuts -= 1;
+          throw new Error('killed between the two header writes');
+        }
+        await super.setBackingName(path, backingFile, key);
+      }
+    }
+    const cutting = new CutAfterRebase();
+    const cut = await makeStoreFixture({ keys, qemuImg: cutting });
+    try {
+      const store = cut.store;
+      await store.createVm('cut', {
+        base: null,
+        privateSizeBytes: 8 * MiB,
+        volatileSizeBytes: null,
+        encryption: { secretUuid },
+      });
+      const top = async () => (await store.diskPaths('cut')).private ?? '';
+      await write(keys, await top(), 0, 0, 0x51);
+      const first = await store.checkpoint('cut');
+      await write(keys, await top(), 1, 1, 0x52);
+      const second = await store.checkpoint('cut');
+      await write(keys, await top(), 2, 2, 0x53);
+      await assert.rejects(store.deleteCheckpoint('cut', second.id), /killed between the two header writes/);
+      assert.equal(cutting.cuts, 0);
+      // The failure was recovered at once, as a crash would be at the next operation: forward, not back.
+      assert.deepEqual(
+        (await store.listCheckpoints('cut')).map((checkpoint) => checkpoint.id),
+        [first.id],
+      );
+      const header = await qemuImg.info(await top(), 'qcow2');
+      assert.equal(header.backingFile, `${first.id}.qcow2`);
+      await assertReads(keys, await top(), 1, { 0: 0x51, 1: 0x52, 2: 0x53 }, 'top after the recovered merge');
+      await store.verifyChain('cut');
+    } finally {
+      await cut.cleanup();
+    }
   });
 
   it('refuses an encrypted VM in a store without a key source (DISK_KEYS_UNAVAILABLE)', async () => {
