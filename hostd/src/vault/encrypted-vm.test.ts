@@ -18,6 +18,10 @@ const run = promisify(execFile);
 const ENCRYPTED_VM = 'mvtest-vault-enc';
 const FLAGGED_VM = 'mvtest-vault-flag';
 const PLAIN_VM = 'mvtest-vault-plain';
+const DEBIAN_VM = 'mvtest-vault-deb';
+const ROOT_MARKER = 'MVROOTMARKER-3e5d';
+/** Shared with the other image tests, so the Debian image is built once per change of its recipe. */
+const imagesDir = process.env['MULTIVERSE_TEST_IMAGES_DIR'] || '/var/lib/multiverse/images';
 const FIRST_MARKER = 'MVFIRSTMARKER-7c1e';
 const SECOND_MARKER = 'MVSECONDMARKER-9d2f';
 const VOLATILE_MARKER = 'MVVOLATILEMARKER-4a8b';
@@ -124,6 +128,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
         ]),
         MULTIVERSE_DISPOSABLE_POOL: 'none',
         MULTIVERSE_VAULT_AUTOSEAL_S: '0',
+        MULTIVERSE_IMAGES_DIR: imagesDir,
       },
     });
     await hostd.start();
@@ -131,7 +136,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
 
   after(async () => {
     await hostd.stop();
-    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM]);
+    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM, DEBIAN_VM]);
     for (const uuid of secretUuids) {
       const secret = await client.secretLookupByUuid(uuid).catch(() => undefined);
       if (secret !== undefined) await client.secretUndefine(secret).catch(() => undefined);
@@ -261,6 +266,52 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     await finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER);
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+  });
+
+  it('boots a Debian controller whose root overlay is encrypted over the plain base; root writes stay unreadable', async () => {
+    const built = await finishedTask(['image', 'build', 'debian']);
+    assert.match((built.result as { ref: string }).ref, /^debian@[0-9a-f]{64}$/);
+    const created = await hostd.mvctlJson<CreatedVm>([
+      'vm',
+      'create',
+      DEBIAN_VM,
+      '--template',
+      'controller',
+      '--encrypted',
+    ]);
+    assert.equal(created.encrypted, true);
+    await secretOf(DEBIAN_VM);
+    await finishedTask(['vm', 'start', DEBIAN_VM]);
+    const onDebian = async (command: string) => {
+      const console = await client.domainOpenConsole(await client.domainLookupByName(DEBIAN_VM), {
+        flags: 1,
+      });
+      try {
+        const result = await runConsoleCommand(console, command, { timeoutMs: 120_000 });
+        assert.equal(result.exitCode, 0, result.output);
+        return result.output;
+      } finally {
+        console.destroy();
+      }
+    };
+    // The root file system grew into the overlay and takes writes (a 64 KiB file, flushed to QEMU).
+    const rootSize = await onDebian('df --output=size -B1G / | tail -n 1');
+    assert.ok(Number(rootSize.trim()) >= 3, `root: ${rootSize}`);
+    await onDebian(
+      `yes ${ROOT_MARKER} | head -c 65536 > /root/marker && sync && grep -c ${ROOT_MARKER} /root/marker`,
+    );
+    const info = await hostd.mvctlJson<VmInfo>(['vm', 'info', DEBIAN_VM]);
+    const rootOverlay = info.disks.root ?? '';
+    const header = await qemuImgInfo(rootOverlay);
+    assert.equal(header.encrypted, true, 'the root overlay is encrypted');
+    assert.match(header['backing-filename'] ?? '', /disk-images\/debian@[0-9a-f]{64}\.qcow2$/);
+    const base = await qemuImgInfo(
+      join(hostd.stateDir, 'disk-images', (header['backing-filename'] ?? '').split('/').pop() ?? ''),
+    );
+    assert.notEqual(base.encrypted, true, 'the base image stays plain');
+    await assertNoMarkerIn(rootOverlay, ROOT_MARKER);
+    await hostd.mvctlJson(['vm', 'kill', DEBIAN_VM]);
+    await hostd.mvctlJson(['vm', 'delete', DEBIAN_VM]);
   });
 
   it('deletes an encrypted VM’s disks, then its vault entry and libvirt secret', async () => {
