@@ -1,6 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildVmModel, domainElement, parseTemplate, renderXml } from '@multiverse/vm-templates';
+import {
+  buildVmModel,
+  domainElement,
+  parseTemplate,
+  renderXml,
+  shippedTemplatesDirectory,
+} from '@multiverse/vm-templates';
 import type { VerifiedImage, VmInstanceFacts, VmTemplate } from '@multiverse/vm-templates';
 
 /**
@@ -39,13 +46,26 @@ export async function writeBenchTemplates(directory: string): Promise<void> {
 /** The volumes of a VM the bench defines itself: a root overlay on a base image, or one private volume. */
 export type BenchVolumes = 'root' | 'private';
 
+/**
+ * The memory of the shipped `app` template: the VM a user's work runs in. A running VM's internal snapshot saves
+ * the RAM in use, so the VM checkpointed is sized as the one users would checkpoint.
+ */
+function shippedAppMemoryMib(): number {
+  const file = join(shippedTemplatesDirectory(), 'app.yaml');
+  const app = parseTemplate({ file, text: readFileSync(file, 'utf8'), format: 'yaml' });
+  return app.memoryBytes / (1024 * 1024);
+}
+
+/** The bench VMs' memory, in MiB. */
+export const BENCH_VM_MEMORY_MIB = shippedAppMemoryMib();
+
 const PRIVATE_VOLUME_TEMPLATE_YAML = `name: ${BENCH_PRIVATE_TEMPLATE}
-description: A tiny kernel-boot VM with one volume.
+description: A tiny kernel-boot VM with one volume, with the memory of the shipped app template.
 role: app
 image: tiny
 boot: kernel
 vcpus: 1
-memory: 256MiB
+memory: ${BENCH_VM_MEMORY_MIB}MiB
 pinning: shared
 disks:
   private: 1GiB

@@ -1,4 +1,5 @@
 import { loadavg } from 'node:os';
+import { BENCH_VM_MEMORY_MIB } from './bench-templates.js';
 import type { RunningRound } from './checkpoint-running.js';
 import { printFigures, printTable } from './report.js';
 import { describeTarget, roundFigure, showValue, targetMet } from './target-check.js';
@@ -176,7 +177,7 @@ function reportRunning(samples: CheckpointSamples): {
   const cell = (value: number | null) => (value === null ? 'n/a' : value);
 
   console.log(
-    `\ncheckpoint, RUNNING VM: the tiny guest (TCG, 256 MiB RAM) writes ${samples.writtenMib} MiB of /dev/urandom ` +
+    `\ncheckpoint, RUNNING VM: the tiny guest (TCG, ${BENCH_VM_MEMORY_MIB} MiB RAM as the shipped app template) writes ${samples.writtenMib} MiB of /dev/urandom ` +
       `into its ${samples.volumeMib} MiB private volume (dd conv=fsync on its console); checkpoint, ` +
       `${samples.writtenAfterMib} MiB more written, revert; the reverted guest's data checked from inside; ` +
       `median of ${running.length} rounds, each on fresh VMs`,
@@ -187,7 +188,7 @@ function reportRunning(samples: CheckpointSamples): {
       values: {
         checkpoint: cell(mvctlCheckpoint),
         revert: cell(mvctlRevert),
-        note: 'the CLI end to end (node start-up, 200 ms task polls); revert includes the restart to READY',
+        note: 'the CLI end to end (node start-up, the task followed by long poll); revert includes the restart to READY',
       },
     },
     {
