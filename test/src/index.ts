@@ -1,4 +1,3 @@
-export { ConsoleSession, ConsoleTimeoutError } from './fixtures/console-session.js';
 export { LifecycleRecorder, LifecycleTimeoutError } from './fixtures/lifecycle-recorder.js';
 export { sharedTinyImage, testImagesDirectory } from './fixtures/shared-images.js';
 export { tinyDomainXml } from './fixtures/tiny-domain-xml.js';

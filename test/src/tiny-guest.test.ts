@@ -7,7 +7,7 @@ import { DomainCreateFlags, LibvirtClient } from '@multiverse/libvirt-ts';
 import type { Domain, EventSubscription, LibvirtStream } from '@multiverse/libvirt-ts';
 import { parseReadyLine, tinyShellPrompt } from '@multiverse/vm-templates';
 import type { InstalledImage } from '@multiverse/vm-templates';
-import { ConsoleSession } from './fixtures/console-session.js';
+import { GuestConsole } from '@multiverse/vm-templates/testing';
 import { LifecycleRecorder } from './fixtures/lifecycle-recorder.js';
 import { sharedTinyImage } from './fixtures/shared-images.js';
 import { tinyDomainXml } from './fixtures/tiny-domain-xml.js';
@@ -87,7 +87,7 @@ describe('tiny guest on qemu:///system (TCG)', { timeout: 180_000 }, () => {
     await lifecycle.waitFor('suspended', EVENT_TIMEOUT_MS);
 
     consoleStream = await libvirt.domainOpenConsole(defined);
-    const serial = new ConsoleSession(consoleStream);
+    const serial = new GuestConsole(consoleStream);
     const resumedAt = performance.now();
     await libvirt.domainResume(defined);
     await lifecycle.waitFor('resumed', EVENT_TIMEOUT_MS);
@@ -98,7 +98,7 @@ describe('tiny guest on qemu:///system (TCG)', { timeout: 180_000 }, () => {
     assert.match(ready.bootId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.ok(ready.uptimeSeconds > 0 && ready.uptimeSeconds < READY_TIMEOUT_MS / 1000);
 
-    await serial.waitForPartialLine('shell prompt', PROMPT_TIMEOUT_MS, tinyShellPrompt(hostname));
+    await serial.waitForPrompt('shell prompt', PROMPT_TIMEOUT_MS, tinyShellPrompt(hostname));
     const promptAt = performance.now();
     await serial.send('echo $((6*7))\n');
     await serial.waitForLine('"42" output line', COMMAND_TIMEOUT_MS, (line) =>

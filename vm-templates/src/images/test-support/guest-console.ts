@@ -1,6 +1,11 @@
 import type { Duplex } from 'node:stream';
 import { ConsoleLineSplitter } from '../serial-protocol.js';
 
+/** A console wait found nothing within its bound, or the stream ended first; the message quotes the output. */
+export class ConsoleTimeoutError extends Error {
+  override readonly name = 'ConsoleTimeoutError';
+}
+
 /**
  * Line-oriented waits over a guest's serial console. Each wait looks only at output after what the
  * previous wait matched, and fails after a bound with the console's recent output in the message,
@@ -32,6 +37,11 @@ export class GuestConsole {
     return [...this.lines.slice(-count), this.splitter.partialLine].join('\n');
   }
 
+  /** Everything received so far, for diagnostics. */
+  get transcript(): string {
+    return [...this.lines, this.splitter.partialLine].join('\n');
+  }
+
   /** Waits for a complete line for which `match` returns a value, and returns that value. */
   waitForLine<T>(description: string, timeoutMs: number, match: (line: string) => T | undefined): Promise<T> {
     return this.waitFor(description, timeoutMs, () => {
@@ -46,10 +56,12 @@ export class GuestConsole {
     });
   }
 
-  /** Waits for output without a line end yet (a shell prompt) that matches `pattern`. */
-  waitForPrompt(description: string, timeoutMs: number, pattern: RegExp): Promise<void> {
+  /** Waits for output without a line end yet (a shell prompt) that contains or matches `prompt`. */
+  waitForPrompt(description: string, timeoutMs: number, prompt: string | RegExp): Promise<void> {
+    const seen = (partial: string): boolean =>
+      typeof prompt === 'string' ? partial.includes(prompt) : prompt.test(partial);
     return this.waitFor(description, timeoutMs, () => {
-      if (!pattern.test(this.splitter.partialLine)) return undefined;
+      if (!seen(this.splitter.partialLine)) return undefined;
       this.cursor = this.lines.length;
       return { found: undefined };
     });
@@ -100,7 +112,7 @@ export class GuestConsole {
       };
       const fail = (why: string): void => {
         settle();
-        reject(new Error(`no ${description} ${why}; last console output:\n${this.tail()}`));
+        reject(new ConsoleTimeoutError(`no ${description} ${why}; last console output:\n${this.tail()}`));
       };
       const check = (): void => {
         const result = attempt();
