@@ -1,6 +1,6 @@
 import { open, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '@multiverse/keyvault/atomic-file';
 import { isNodeError } from './disks/errors.js';
 
 /**
@@ -22,21 +22,12 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   await fsyncPath(dir);
 }
 
-/** Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory. */
+/**
+ * Writes `data` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the directory:
+ * keyvault's atomic replacement, the one every package's crash-safe writes go through.
+ */
 export async function writeFileDurably(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'wx', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  await rename(temporary, path);
-  await fsyncDirectory(dirname(path));
+  await writeFileAtomic(path, data, { mode });
 }
 
 /** Renames an fsynced file into place and makes the rename itself durable. */

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '@multiverse/keyvault/atomic-file';
 import ssh2 from 'ssh2';
 import { JailShellError } from './errors.js';
 import { encodeOpenSshEd25519PrivateKey } from './openssh-private-key.js';
@@ -25,7 +25,7 @@ export async function loadOrCreateHostKey(path: string): Promise<Buffer> {
     Buffer.from(jwk.x, 'base64url'),
     'multiverse-jail-shell host key',
   );
-  await writeFileAtomically(path, text, 0o600);
+  await writeFileAtomic(path, text, { mode: 0o600 });
   return Buffer.from(text);
 }
 
@@ -58,26 +58,4 @@ async function readExistingHostKey(path: string): Promise<Buffer | undefined> {
     );
   }
   return contents;
-}
-
-async function writeFileAtomically(path: string, contents: string, mode: number): Promise<void> {
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.tmp`);
-  const handle = await open(temporary, 'wx', mode);
-  try {
-    await handle.writeFile(contents);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  await handle.close();
-  await rename(temporary, path);
-  const directoryHandle = await open(directory, 'r');
-  try {
-    await directoryHandle.sync();
-  } finally {
-    await directoryHandle.close();
-  }
 }

@@ -13,6 +13,8 @@ export type DurabilityObserver = (step: DurabilityStep) => void | Promise<void>;
 export interface AtomicWriteOptions {
   /** Fail with EEXIST instead of replacing an existing file. */
   exclusive?: boolean;
+  /** The new file's permission bits (default 0600: readable by its owner only). */
+  mode?: number;
   observer?: DurabilityObserver;
 }
 
@@ -29,14 +31,15 @@ function tempPathFor(path: string): string {
  */
 export async function writeFileAtomic(
   path: string,
-  data: Buffer,
+  contents: Uint8Array | string,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
+  const data = typeof contents === 'string' ? Buffer.from(contents) : contents;
   const observe = options.observer ?? (() => undefined);
   const tempPath = tempPathFor(path);
   let tempExists = false;
   try {
-    const handle = await open(tempPath, 'wx', 0o600);
+    const handle = await open(tempPath, 'wx', options.mode ?? 0o600);
     tempExists = true;
     try {
       await observe('temp-opened');
