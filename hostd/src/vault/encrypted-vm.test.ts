@@ -19,6 +19,7 @@ const ENCRYPTED_VM = 'mvtest-vault-enc';
 const FLAGGED_VM = 'mvtest-vault-flag';
 const PLAIN_VM = 'mvtest-vault-plain';
 const DEBIAN_VM = 'mvtest-vault-deb';
+const EPHEMERAL_VM = 'mvtest-vault-eph';
 const ROOT_MARKER = 'MVROOTMARKER-3e5d';
 /** Shared with the other image tests, so the Debian image is built once per change of its recipe. */
 const imagesDir = process.env['MULTIVERSE_TEST_IMAGES_DIR'] || '/var/lib/multiverse/images';
@@ -125,6 +126,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
         MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, [
           { name: 'enc-tiny', privateSize: '64MiB', volatileSize: '32MiB', encrypted: true },
           { name: 'plain-tiny', privateSize: '32MiB', volatileSize: '16MiB' },
+          { name: 'enc-eph', privateSize: '16MiB', ephemeral: true, encrypted: true },
         ]),
         MULTIVERSE_DISPOSABLE_POOL: 'none',
         MULTIVERSE_VAULT_AUTOSEAL_S: '0',
@@ -136,7 +138,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
 
   after(async () => {
     await hostd.stop();
-    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM, DEBIAN_VM]);
+    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM, DEBIAN_VM, EPHEMERAL_VM]);
     for (const uuid of secretUuids) {
       const secret = await client.secretLookupByUuid(uuid).catch(() => undefined);
       if (secret !== undefined) await client.secretUndefine(secret).catch(() => undefined);
@@ -312,6 +314,54 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     await assertNoMarkerIn(rootOverlay, ROOT_MARKER);
     await hostd.mvctlJson(['vm', 'kill', DEBIAN_VM]);
     await hostd.mvctlJson(['vm', 'delete', DEBIAN_VM]);
+  });
+
+  it('remakes an ephemeral encrypted VM’s disks encrypted, also after a stop while sealed', async () => {
+    const privateLayers = async () => {
+      const directory = join(vmDirectory(EPHEMERAL_VM), 'private');
+      return (await readdir(directory)).map((layer) => join(directory, layer));
+    };
+    const readFirstBytes = async () =>
+      (
+        await onConsole(
+          EPHEMERAL_VM,
+          `dd if=${PRIVATE_DEVICE} bs=${FIRST_MARKER.length} count=1 2>/dev/null | od -An -c`,
+        )
+      )
+        .replace(/\s+/g, ' ')
+        .trim();
+    await hostd.mvctlJson<CreatedVm>(['vm', 'create', EPHEMERAL_VM, '--template', 'enc-eph']);
+    const uuid = await secretOf(EPHEMERAL_VM);
+    await finishedTask(['vm', 'start', EPHEMERAL_VM]);
+    await onConsole(
+      EPHEMERAL_VM,
+      `printf ${FIRST_MARKER} | dd of=${PRIVATE_DEVICE} bs=512 count=1 conv=notrunc,fsync 2>/dev/null && sync`,
+    );
+    // Stopped while sealed: the written disk goes; new encrypted ones cannot be made without the key.
+    await hostd.mvctlJson(['vault', 'seal']);
+    await hostd.mvctlJson(['vm', 'kill', EPHEMERAL_VM]);
+    await assert.rejects(stat(vmDirectory(EPHEMERAL_VM)), { code: 'ENOENT' });
+    await expectError(['vm', 'start', EPHEMERAL_VM], 'VAULT_SEALED');
+    for (const share of ['share-1-1-alice.txt', 'share-1-2-bob.txt']) {
+      assert.equal((await hostd.mvctl(['vault', 'unseal', join('shares', share)], { cwd: root })).code, 0);
+    }
+    await finishedTask(['vm', 'start', EPHEMERAL_VM]);
+    assert.equal(await secretOf(EPHEMERAL_VM), uuid, 'the same key');
+    for (const layer of await privateLayers()) {
+      assert.equal((await qemuImgInfo(layer)).encrypted, true, `${layer} is encrypted again`);
+    }
+    assert.equal(
+      await readFirstBytes(),
+      Array(FIRST_MARKER.length).fill('\\0').join(' '),
+      'a fresh private disk',
+    );
+    // A stop while unsealed remakes them at once, encrypted.
+    await hostd.mvctlJson(['vm', 'kill', EPHEMERAL_VM]);
+    const remade = await privateLayers();
+    assert.equal(remade.length, 1);
+    assert.equal((await qemuImgInfo(remade[0] ?? '')).encrypted, true);
+    await hostd.mvctlJson(['vm', 'delete', EPHEMERAL_VM]);
+    assert.equal(await libvirtHasSecret(uuid), false);
   });
 
   it('deletes an encrypted VM’s disks, then its vault entry and libvirt secret', async () => {

@@ -297,7 +297,7 @@ export class VmEngine {
         let checkpoints: CheckpointRecord[] = [];
         if (hasDisks) {
           task.reportProgress(0.1, 'preparing the disks');
-          ({ disks, checkpoints } = await this.prepareDisks(name, template));
+          ({ disks, checkpoints } = await this.prepareDisks(name, template, domainDiskSecret(vm)));
         }
         // The private volume's top moves with every checkpoint and revert, the CPU plan with the other VMs:
         // the domain is defined anew on today's facts.
@@ -494,7 +494,7 @@ export class VmEngine {
       if (!(await this.diskVmNames()).includes(name)) return;
       const template = await this.loadTemplate(vm.metadata.template);
       try {
-        await this.cleanupDisks(name, template);
+        await this.cleanupDisks(name, template, domainDiskSecret(vm));
       } catch (error) {
         throw diskFailure(`discarding the volatile volume of stopped VM ${name}`, error);
       }
@@ -526,6 +526,9 @@ export class VmEngine {
     let encryption: { secretUuid: string } | null;
     try {
       encryption = hasDisks ? ((await this.options.disks.manifest(name)).encryption ?? null) : null;
+      // Disks a sealed stop could not remake (ephemeral VMs) leave the key named by the domain alone.
+      const domainSecret = domainDiskSecret(vm);
+      if (encryption === null && domainSecret !== undefined) encryption = { secretUuid: domainSecret };
     } catch (error) {
       throw diskFailure(`reading the disks of VM ${name}`, error);
     }
@@ -605,10 +608,11 @@ export class VmEngine {
   private async prepareDisks(
     name: string,
     template: VmTemplate,
+    domainSecret: string | undefined,
   ): Promise<{ disks: StartDisks; checkpoints: CheckpointRecord[] }> {
     const store = this.options.disks;
     try {
-      if (template.ephemeral) await this.remakeDisks(name, template);
+      if (template.ephemeral) await this.remakeDisks(name, template, domainSecret);
       const disks = await store.prepareForStart(name);
       const manifest = await store.manifest(name);
       return { disks, checkpoints: manifest.private?.checkpoints ?? [] };
@@ -618,22 +622,47 @@ export class VmEngine {
   }
 
   /** After a stop: the volatile volume goes, and with an ephemeral template the private one too. */
-  private async cleanupDisks(name: string, template: VmTemplate): Promise<void> {
+  private async cleanupDisks(
+    name: string,
+    template: VmTemplate,
+    domainSecret: string | undefined,
+  ): Promise<void> {
     await this.options.disks.cleanupAfterStop(name);
+    if (!template.ephemeral) return;
     // Remade empty so the VM keeps disks between runs, as every non-ephemeral VM does.
-    if (template.ephemeral) await this.remakeDisks(name, template);
+    try {
+      await this.remakeDisks(name, template, domainSecret);
+    } catch (error) {
+      // Its data is gone already; encrypted disks need the key, so a sealed vault leaves them to the next start.
+      const sealed = error instanceof ServiceError && error.code === 'VAULT_SEALED';
+      if (domainSecret === undefined || !sealed) throw error;
+      this.options.logger.info(
+        'an encrypted ephemeral VM gets its new disks at its next start (vault sealed)',
+        {
+          vm: name,
+        },
+      );
+    }
   }
 
   /** An ephemeral VM's disks made anew on the same base, whatever the last run wrote. */
-  private async remakeDisks(name: string, template: VmTemplate): Promise<void> {
+  private async remakeDisks(
+    name: string,
+    template: VmTemplate,
+    domainSecret: string | undefined,
+  ): Promise<void> {
     const store = this.options.disks;
     const previous = (await store.vmNames()).includes(name) ? await store.manifest(name) : null;
+    // An encrypted VM stays encrypted with its key. The domain names the key too: a stop while the vault was
+    // sealed discards the old disks but cannot make new encrypted ones, which the next start (unsealed) does.
+    const secretUuid = previous?.encryption?.secretUuid ?? domainSecret;
     if (previous !== null) await store.deleteVm(name);
     await store.createVm(name, {
       base: previous?.base ?? null,
       rootSizeBytes: previous?.rootSizeBytes ?? null,
       privateSizeBytes: template.diskBytes.private,
       volatileSizeBytes: template.diskBytes.volatile,
+      encryption: secretUuid === undefined ? null : { secretUuid },
     });
   }
 
@@ -1460,6 +1489,11 @@ export function fallbackNameOf(name: string): string {
 }
 
 /** Not for a fallback VM itself, nor for a disposable (a failed one is simply gone). */
+/** The key an encrypted VM's domain names for its disks (every disk of a VM shares it); undefined: plain. */
+function domainDiskSecret(vm: ManagedVm): string | undefined {
+  return diskSecretUuidsOf(vm.xml)[0];
+}
+
 function wantsFallback(vm: ManagedVm): boolean {
   // The fallback attaches the failed VM's disks without their keys: encrypted ones it could not open.
   return (
