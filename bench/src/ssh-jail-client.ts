@@ -1,23 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-
-/** One login with OpenSSH's `ssh -tt`, the same client and options for the jail and for sshd. */
-export interface SshLogin {
-  readonly port: number;
-  readonly user: string;
-  readonly keyPath: string;
-  /** The verification code, answered through SSH_ASKPASS; absent for sshd (public key only). */
-  readonly code?: string;
-  readonly workDir: string;
-  /** More client options (`-o KexAlgorithms=…`), placed before the destination. */
-  readonly options?: readonly string[];
-}
-
-/** What the user sees when the shell is ready: the jail's `NAME@jail> `, or bash's `…# `. */
-export type PromptPattern = RegExp;
-
-let askpassCount = 0;
+import type { ChildProcess } from 'node:child_process';
+import { startOpenSsh, type OpenSshLogin } from '@multiverse/jail-shell';
 
 /**
  * An interactive `ssh -tt` session: the remote side gets a pty, the local side pipes, so the bench sees
@@ -37,42 +19,10 @@ export class SshSession {
     });
   }
 
-  static async open(login: SshLogin): Promise<SshSession> {
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: login.workDir };
-    if (login.code !== undefined) {
-      askpassCount += 1;
-      const askpass = join(login.workDir, `askpass-${askpassCount}.sh`);
-      await writeFile(askpass, `#!/bin/sh\nprintf '%s\\n' '${login.code}'\n`, { mode: 0o700 });
-      Object.assign(env, { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' });
-    }
-    const child = spawn(
-      'ssh',
-      [
-        '-tt',
-        '-F',
-        '/dev/null',
-        '-p',
-        String(login.port),
-        '-i',
-        login.keyPath,
-        '-o',
-        'IdentitiesOnly=yes',
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'LogLevel=ERROR',
-        '-o',
-        'ConnectTimeout=60',
-        '-o',
-        'NumberOfPasswordPrompts=1',
-        ...(login.options ?? []),
-        `${login.user}@127.0.0.1`,
-      ],
-      { env, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    return new SshSession(child);
+  /** `ssh -tt` with the jail tests' client and defaults; the bench allows a slow connect on a loaded machine. */
+  static async open(login: OpenSshLogin): Promise<SshSession> {
+    const options = ['-tt', '-o', 'ConnectTimeout=60', ...(login.options ?? [])];
+    return new SshSession(await startOpenSsh({ ...login, options }));
   }
 
   get received(): string {

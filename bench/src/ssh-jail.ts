@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { OpenSshLogin } from '@multiverse/jail-shell';
 import { formatNumber, printFigures, printTable } from './report.js';
-import { SshSession, type SshLogin } from './ssh-jail-client.js';
+import { SshSession } from './ssh-jail-client.js';
 import { addJailUser, freePort, startHostd, startSshd, stopProcess } from './ssh-jail-stack.js';
 import { totpCode } from './ssh-jail-totp.js';
 import { Teardown } from './teardown.js';
@@ -41,7 +42,7 @@ interface LoginTiming {
 }
 
 /** One login: ssh started → prompt on screen → `whoami` answered → logged out. */
-async function timeLogin(login: SshLogin, prompt: RegExp, answer: RegExp): Promise<LoginTiming> {
+async function timeLogin(login: OpenSshLogin, prompt: RegExp, answer: RegExp): Promise<LoginTiming> {
   const started = performance.now();
   const session = await SshSession.open(login);
   try {
@@ -95,7 +96,7 @@ export async function runSshJail(): Promise<void> {
     for (const name of [...latencyUsers, ...heldUsers]) {
       secrets.set(name, await addJailUser(hostd.socket, name, publicKey));
     }
-    const jailLogin = (user: string, options: readonly string[] = []): SshLogin => ({
+    const jailLogin = (user: string, options: readonly string[] = []): OpenSshLogin => ({
       port: jailPort,
       user,
       keyPath,
@@ -103,7 +104,7 @@ export async function runSshJail(): Promise<void> {
       workDir: root,
       options,
     });
-    const sshdLogin = (options: readonly string[]): SshLogin => ({
+    const sshdLogin = (options: readonly string[]): OpenSshLogin => ({
       port: sshdPort,
       user: 'root',
       keyPath,

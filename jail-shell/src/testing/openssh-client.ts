@@ -17,7 +17,7 @@ export interface OpenSshLogin {
   readonly code?: string;
   /** A private directory for the askpass script; also the client's HOME. */
   readonly workDir: string;
-  /** Client options, placed before the destination. */
+  /** Client options, placed before the destination and before the defaults, which they override (ssh keeps the first value of each `-o`). */
   readonly options?: readonly string[];
   /** The remote command, placed after the destination. */
   readonly command?: readonly string[];
@@ -48,6 +48,7 @@ export function openSshArguments(login: OpenSshLogin): string[] {
     String(login.port),
     '-i',
     login.keyPath,
+    ...(login.options ?? []),
     '-o',
     'IdentitiesOnly=yes',
     '-o',
@@ -64,7 +65,6 @@ export function openSshArguments(login: OpenSshLogin): string[] {
     'LogLevel=ERROR',
     '-o',
     'ConnectTimeout=20',
-    ...(login.options ?? []),
     `${login.user}@127.0.0.1`,
     ...(login.command ?? []),
   ];
