@@ -24,21 +24,11 @@ import { TaskManager } from '../tasks/index.js';
 import { VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 import { HostService } from './host-service.js';
-import { ServiceError } from './service-error.js';
+import { rejectsWithServiceError } from './testing/service-error-assertions.js';
 import { DiskStore } from '../disks/index.js';
 
 const owner: Actor = { user: 'alice', role: 'owner', via: 'cli' };
 const viewer: Actor = { user: 'victor', role: 'viewer', via: 'ssh' };
-
-function rejectsWith(code: string, kind: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ServiceError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.equal(error.kind, kind);
-    assert.ok(error.hint.length > 0, 'every error has a hint');
-    return true;
-  };
-}
 
 /** An inactive domain definition: enough for libvirt to list it, never started. */
 function domainXml(name: string, metadata: XmlElement | null): string {
@@ -184,10 +174,13 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
   });
 
   it('refuses a verb the role does not allow, and audits the refusal', async () => {
-    await assert.rejects(service.call(viewer, 'audit.list', {}), rejectsWith('POLICY_DENIED', 'forbidden'));
+    await assert.rejects(
+      service.call(viewer, 'audit.list', {}),
+      rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
+    );
     await assert.rejects(
       service.call(viewer, 'task.cancel', { id: '0'.repeat(16) }),
-      rejectsWith('POLICY_DENIED', 'forbidden'),
+      rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
     );
     const rows = audit.list({ limit: 2 });
     assert.deepEqual(
@@ -207,36 +200,39 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
       ['vm.revert', { name, id }],
       ['vm.checkpoint-delete', { name, id }],
     ] as const) {
-      await assert.rejects(service.call(viewer, verb, input), rejectsWith('POLICY_DENIED', 'forbidden'));
+      await assert.rejects(
+        service.call(viewer, verb, input),
+        rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
+      );
     }
     // Past the policy: the verb runs and finds no such VM.
     await assert.rejects(
       service.call(viewer, 'vm.checkpoints', { name }),
-      rejectsWith('VM_NOT_FOUND', 'not-found'),
+      rejectsWithServiceError('VM_NOT_FOUND', 'not-found'),
     );
   });
 
   it('validates input with the verb’s schema and names the field', async () => {
     await assert.rejects(service.call(owner, 'task.show', { id: 'nope' }), (error: unknown) => {
-      rejectsWith('INPUT_INVALID', 'invalid-input')(error);
+      rejectsWithServiceError('INPUT_INVALID', 'invalid-input')(error);
       assert.match((error as Error).message, /id: a task id: 16 lowercase hex digits/);
       return true;
     });
     await assert.rejects(
       service.call(owner, 'vm.list', { all: true }),
-      rejectsWith('INPUT_INVALID', 'invalid-input'),
+      rejectsWithServiceError('INPUT_INVALID', 'invalid-input'),
     );
     await assert.rejects(
       service.call(owner, 'audit.list', { limit: 5000 }),
-      rejectsWith('INPUT_INVALID', 'invalid-input'),
+      rejectsWithServiceError('INPUT_INVALID', 'invalid-input'),
     );
     await assert.rejects(
       service.call({ user: 'Robert; DROP', role: 'owner', via: 'cli' }, 'host.info', {}),
-      rejectsWith('ACTOR_INVALID', 'invalid-input'),
+      rejectsWithServiceError('ACTOR_INVALID', 'invalid-input'),
     );
     await assert.rejects(
       service.call(owner, 'vm.teleport' as 'vm.list', {}),
-      rejectsWith('VERB_UNKNOWN', 'not-found'),
+      rejectsWithServiceError('VERB_UNKNOWN', 'not-found'),
     );
     assert.equal(audit.list({ limit: 1 })[0]?.result, 'failed');
   });
@@ -257,11 +253,11 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
     assert.equal((await service.call(viewer, 'task.show', { id: task.id })).task.state, 'cancelled');
     await assert.rejects(
       service.call(owner, 'task.cancel', { id: task.id }),
-      rejectsWith('TASK_FINISHED', 'conflict'),
+      rejectsWithServiceError('TASK_FINISHED', 'conflict'),
     );
     await assert.rejects(
       service.call(owner, 'task.show', { id: 'f'.repeat(16) }),
-      rejectsWith('TASK_NOT_FOUND', 'not-found'),
+      rejectsWithServiceError('TASK_NOT_FOUND', 'not-found'),
     );
     const failed = audit.list({ limit: 1 })[0];
     assert.deepEqual(failed?.details, {
@@ -275,7 +271,7 @@ describe('HostService (real SQLite, real libvirtd at qemu:///system)', () => {
     try {
       await assert.rejects(
         service.call(owner, 'vm.list', {}),
-        rejectsWith('LIBVIRT_UNAVAILABLE', 'unavailable'),
+        rejectsWithServiceError('LIBVIRT_UNAVAILABLE', 'unavailable'),
       );
       const info = await service.call(owner, 'host.info', {});
       assert.equal(info.libvirt.connected, false);

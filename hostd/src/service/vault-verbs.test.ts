@@ -18,22 +18,13 @@ import { VaultService } from '../vault/index.js';
 import { VmEngine } from '../vm-engine/index.js';
 import type { Actor } from './actor.js';
 import { HostService } from './host-service.js';
-import { ServiceError } from './service-error.js';
+import { rejectsWithServiceError } from './testing/service-error-assertions.js';
+import type { ServiceError } from './service-error.js';
 import { VAULT_VALUE_MAX_BYTES } from './vault-limits.js';
 
 const owner: Actor = { user: 'alice', role: 'owner', via: 'cli' };
 const operator: Actor = { user: 'oscar', role: 'operator', via: 'ssh' };
 const viewer: Actor = { user: 'victor', role: 'viewer', via: 'web' };
-
-function rejectsWith(code: string, kind: string) {
-  return (error: unknown) => {
-    assert.ok(error instanceof ServiceError, String(error));
-    assert.equal(error.code, code, error.message);
-    assert.equal(error.kind, kind);
-    assert.ok(error.hint.length > 0, 'every error has a hint');
-    return true;
-  };
-}
 
 describe('vault verbs through HostService', () => {
   let root: string;
@@ -82,33 +73,36 @@ describe('vault verbs through HostService', () => {
     // The operator reaches the vault (which has none yet); the viewer does not get that far.
     await assert.rejects(
       service.call(operator, 'vault.unseal', { share: 'x' }),
-      rejectsWith('VAULT_NOT_INITIALISED', 'not-found'),
+      rejectsWithServiceError('VAULT_NOT_INITIALISED', 'not-found'),
     );
     await assert.rejects(
       service.call(viewer, 'vault.unseal', { share: 'x' }),
-      rejectsWith('POLICY_DENIED', 'forbidden'),
+      rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
     );
     for (const verb of ['vault.seal', 'vault.list', 'vault.rotate'] as const) {
-      await assert.rejects(service.call(operator, verb, {}), rejectsWith('POLICY_DENIED', 'forbidden'));
+      await assert.rejects(
+        service.call(operator, verb, {}),
+        rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
+      );
     }
     await assert.rejects(
       service.call(operator, 'vault.get', { name: 'x' }),
-      rejectsWith('POLICY_DENIED', 'forbidden'),
+      rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
     );
     await assert.rejects(
       service.call(operator, 'vault.init', { threshold: 2, custodians: [{ name: 'a' }, { name: 'b' }] }),
-      rejectsWith('POLICY_DENIED', 'forbidden'),
+      rejectsWithServiceError('POLICY_DENIED', 'forbidden'),
     );
     await assert.rejects(
       serviceWithoutVault.call(owner, 'vault.status', {}),
-      rejectsWith('VAULT_UNAVAILABLE', 'unavailable'),
+      rejectsWithServiceError('VAULT_UNAVAILABLE', 'unavailable'),
     );
   });
 
   it('checks input at the edge, naming the field', async () => {
     const refused = async (verb: Parameters<HostService['call']>[1], input: unknown, field: RegExp) =>
       assert.rejects(service.call(owner, verb, input), (error: unknown) => {
-        rejectsWith('INPUT_INVALID', 'invalid-input')(error);
+        rejectsWithServiceError('INPUT_INVALID', 'invalid-input')(error);
         assert.match((error as ServiceError).message, field);
         return true;
       });
@@ -168,7 +162,7 @@ describe('vault verbs through HostService', () => {
     // A refused share is audited as a failure, still without its text.
     await assert.rejects(
       service.call(operator, 'vault.unseal', { share: alice.text }),
-      rejectsWith('SHARE_DUPLICATE', 'conflict'),
+      rejectsWithServiceError('SHARE_DUPLICATE', 'conflict'),
     );
     const done = await service.call(owner, 'vault.unseal', {
       share: carolShare.text,
