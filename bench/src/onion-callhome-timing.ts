@@ -1,9 +1,9 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freeLoopbackPort } from '@multiverse/jail-shell';
 import { Socks5Error, connectThroughSocks5 } from '@multiverse/onion';
 import type { SocksProxyEndpoint, TestTorNetwork, TorControlClient } from '@multiverse/onion';
 import { BenchHostd } from './bench-hostd.js';
@@ -50,7 +50,7 @@ export async function timeHostdCallHome(context: {
   const hostd = new BenchHostd(root, {
     MULTIVERSE_LIBVIRT_URI: 'test:///default',
     MULTIVERSE_DISPOSABLE_POOL: 'none',
-    MULTIVERSE_JAIL_LISTEN: `127.0.0.1:${await freePort()}`,
+    MULTIVERSE_JAIL_LISTEN: `127.0.0.1:${await freeLoopbackPort()}`,
     MULTIVERSE_TOR: 'own',
     MULTIVERSE_TORRC_EXTRA: extra,
   });
@@ -136,18 +136,5 @@ function firstLine(socket: Socket): Promise<string> {
     });
     socket.once('error', reject);
     socket.once('close', () => resolve(received));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
   });
 }

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { OpenSshLogin } from '@multiverse/jail-shell';
+import { freeLoopbackPort, type OpenSshLogin } from '@multiverse/jail-shell';
 import { formatNumber, printFigures, printTable } from './report.js';
 import { SshSession } from './ssh-jail-client.js';
-import { addJailUser, freePort, startHostd, startSshd, stopProcess } from './ssh-jail-stack.js';
+import { addJailUser, startHostd, startSshd, stopProcess } from './ssh-jail-stack.js';
 import { totpCode } from './ssh-jail-totp.js';
 import { Teardown } from './teardown.js';
 import { median } from './timing.js';
@@ -79,10 +79,10 @@ export async function runSshJail(): Promise<void> {
     if (keygen.status !== 0) throw new Error(`ssh-keygen: ${keygen.stderr.toString()}`);
     const publicKey = (await readFile(`${keyPath}.pub`, 'utf8')).trim();
 
-    const jailPort = await freePort();
+    const jailPort = await freeLoopbackPort();
     const hostd = await startHostd(root, jailPort);
     teardown.defer('stop hostd', () => stopProcess(hostd.process));
-    const sshdPort = await freePort();
+    const sshdPort = await freeLoopbackPort();
     const sshd = await startSshd(join(root, 'sshd'), sshdPort, publicKey);
     teardown.defer('stop sshd', () => stopProcess(sshd));
 

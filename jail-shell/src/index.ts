@@ -67,6 +67,7 @@ export {
   type LineEditorStep,
 } from './line-editing/line-editor.js';
 export { TerminalScreen } from './testing/terminal-screen.js';
+export { freeLoopbackPort } from './testing/loopback-port.js';
 export {
   OpenSshTerminal,
   collectOpenSsh,

@@ -2,13 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSync } from 'otplib';
 import type { JailAuditEvent } from './audit.js';
 import { loadOrCreateHostKey } from './host-key.js';
+import { freeLoopbackPort } from './testing/loopback-port.js';
 import { JailSshServer, type JailServerOptions } from './jail-server.js';
 import { lookupSandboxUser } from './sandbox.js';
 import { InterpreterLauncher } from './session-launcher.js';
@@ -96,19 +97,6 @@ async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 /** Connects once the ssh client has opened its listener (TCP port or unix socket path). */
@@ -272,7 +260,7 @@ describe('JailSshServer with the OpenSSH client', () => {
 
   it('refuses local forwarding (-L) without opening a channel', async () => {
     addUser('gina');
-    const localPort = await freePort();
+    const localPort = await freeLoopbackPort();
     const child = await startOpenSsh(
       login('gina', currentCode('gina'), { options: ['-N', '-L', `${localPort}:127.0.0.1:9`] }),
     );
@@ -291,7 +279,7 @@ describe('JailSshServer with the OpenSSH client', () => {
 
   it('refuses dynamic forwarding (-D)', async () => {
     addUser('hank');
-    const localPort = await freePort();
+    const localPort = await freeLoopbackPort();
     const child = await startOpenSsh(
       login('hank', currentCode('hank'), { options: ['-N', '-D', `127.0.0.1:${localPort}`] }),
     );

@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '@multiverse/jail-shell';
 import type { AuditEntry } from '../audit/index.js';
 import { isAllowed } from '../service/index.js';
 import type { Role, VerbName, VerbOutput } from '../service/index.js';
@@ -13,19 +13,6 @@ import { HostdProcess } from '../testing/hostd-process.js';
 // the jail off, one whose own tor cannot start (its MULTIVERSE_TORRC_EXTRA sets an option hostd owns). Device
 // keys are made and revoked without tor; publishing and onion0 say why they cannot. What works over tor is
 // tested in onion/callhome-hostd.test.ts on a private Tor network.
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 type CallHomeStatus = VerbOutput<'callhome.status'>;
 
@@ -48,7 +35,7 @@ describe('mvctl callhome and onion without a usable tor', () => {
     });
     const extra = join(root, 'torrc-extra');
     await writeFile(extra, '# hostd decides where tor keeps its data\nDataDirectory /tmp/elsewhere\n');
-    jailPort = await freePort();
+    jailPort = await freeLoopbackPort();
     brokenTor = new HostdProcess({
       root: join(root, 'broken'),
       env: {

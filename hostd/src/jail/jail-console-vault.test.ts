@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
-import { OpenSshTerminal, collectOpenSsh, startOpenSsh } from '@multiverse/jail-shell';
+import { OpenSshTerminal, collectOpenSsh, freeLoopbackPort, startOpenSsh } from '@multiverse/jail-shell';
 import type { AuditEntry } from '../audit/index.js';
 import type { VaultStatusReport } from '../vault/index.js';
 import { HostdProcess, eventually } from '../testing/hostd-process.js';
-import { JailTestUsers, freeLoopbackPort } from './testing/jail-test-users.js';
+import { JailTestUsers } from './testing/jail-test-users.js';
 
 const VM = 'mvtest-jail-console';
 const DETACH = '\x1d';

@@ -4,12 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OpenSshTerminal, runOpenSsh } from '@multiverse/jail-shell';
+import { OpenSshTerminal, freeLoopbackPort, runOpenSsh } from '@multiverse/jail-shell';
 import type { OpenSshLogin, OpenSshResult } from '@multiverse/jail-shell';
 import type { AuditEntry } from '../audit/index.js';
 import type { VerbOutput } from '../service/index.js';
 import { HostdProcess } from '../testing/hostd-process.js';
-import { JailTestUsers, freeLoopbackPort } from './testing/jail-test-users.js';
+import { JailTestUsers } from './testing/jail-test-users.js';
 
 // The SSH jail as hostd runs it: a real hostd (libvirt's test:///default driver) with the jail on a
 // loopback port, users made with mvctl, and OpenSSH's client logging in with key + TOTP. Each session's

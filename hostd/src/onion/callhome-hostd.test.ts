@@ -1,15 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateSync } from 'otplib';
-import { runOpenSsh } from '@multiverse/jail-shell';
+import { freeLoopbackPort, runOpenSsh } from '@multiverse/jail-shell';
 import {
   OnionDevice,
   SOCKS_REPLY,
@@ -28,6 +25,7 @@ import type {
 } from '@multiverse/onion';
 import type { AuditEntry } from '../audit/index.js';
 import type { VerbOutput } from '../service/index.js';
+import { JailTestUsers } from '../jail/testing/jail-test-users.js';
 import { HostdProcess, eventually } from '../testing/hostd-process.js';
 
 // Call-home and onion0 as hostd runs them, on a private Tor network: a real hostd (libvirt's test:///default
@@ -50,19 +48,6 @@ const STAND_IN = `198.18.${randomInt(1, 255)}.${randomInt(1, 255)}`;
 
 type CallHomeStatus = VerbOutput<'callhome.status'>;
 type DialOutcome = { readonly socket: Socket } | { readonly reply: number };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /** Dials the onion address through a client tor, retrying while the service is still appearing. */
 async function dialOnion(
@@ -108,11 +93,10 @@ describe('call-home and onion0 in hostd, over a private Tor network', { timeout:
   let clientControl: TorControlClient;
   let root: string;
   let hostd: HostdProcess;
-  let keyPath: string;
+  let users: JailTestUsers;
   let jailPort: number;
   let web: LoopbackHttpServer;
   let namespace: TestNetworkNamespace;
-  let secret = '';
   let address = '';
   let authLine = '';
   const device = {
@@ -139,20 +123,7 @@ describe('call-home and onion0 in hostd, over a private Tor network', { timeout:
     root = await mkdtemp(join(tmpdir(), 'hostd-callhome-'));
     // tor runs as debian-tor and the jail's sandbox user must reach its session socket: both traverse root.
     await chmod(root, 0o711);
-    keyPath = join(root, 'owner_ed25519');
-    const keygen = spawnSync('ssh-keygen', [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'callhome',
-      '-f',
-      keyPath,
-    ]);
-    assert.equal(keygen.status, 0, keygen.stderr.toString());
-    jailPort = await freePort();
+    jailPort = await freeLoopbackPort();
     web = await startLoopbackHttpServer('hostd-onion0');
 
     network = await startTestTorNetwork();
@@ -178,9 +149,9 @@ describe('call-home and onion0 in hostd, over a private Tor network', { timeout:
       },
     });
     await hostd.start();
-    await hostd.mvctlJson(['user', 'add', 'vera', '--key', `${keyPath}.pub`, '--role', 'viewer']);
-    const enrolled = await hostd.mvctlJson<VerbOutput<'user.otp-enroll'>>(['user', 'otp-enroll', 'vera']);
-    secret = new URL(enrolled.uri).searchParams.get('secret') ?? '';
+    users = new JailTestUsers(hostd, root, () => jailPort);
+    users.makeClientKey();
+    await users.add('vera', 'viewer');
     namespace = await createTestNamespace('mvhostd-onion');
   });
 
@@ -263,21 +234,17 @@ describe('call-home and onion0 in hostd, over a private Tor network', { timeout:
   it('logs in over SSH + TOTP through the onion address only with the client authorization', async () => {
     // Without the auth line the client tor cannot even read the descriptor.
     assert.deepEqual(await dialOnion(proxy(), address), { reply: SOCKS_REPLY.onionMissingClientAuth });
-    const ssh = (code: string) =>
+    const ssh = () =>
       runOpenSsh(
-        {
+        users.login('vera', {
           port: 22,
-          user: 'vera',
-          keyPath,
-          code,
-          workDir: root,
           options: ['-o', `ProxyCommand=nc -X 5 -x 127.0.0.1:${network.client.socksPort} ${address} 22`],
           command: ['vm list'],
-        },
+        }),
         undefined,
         90_000,
       );
-    const refused = await ssh(generateSync({ secret }));
+    const refused = await ssh();
     assert.equal(refused.status, 255, `ssh failed: ${refused.stderr}`);
     assert.equal(refused.stdout, '');
 
@@ -287,7 +254,7 @@ describe('call-home and onion0 in hostd, over a private Tor network', { timeout:
     await clientControl.setConf({ ClientOnionAuthDir: authDirectory });
     assert.match(await bannerThrough(await dialOnion(proxy(), address)), /^SSH-2\.0-/);
 
-    const session = await ssh(generateSync({ secret }));
+    const session = await ssh();
     assert.equal(session.status, 0, `ssh: ${session.stderr}`);
     assert.match(session.stdout, /NAME +STATE[^\n]*\n[^\n]*test +running/);
     const { entries } = await hostd.mvctlJson<{ entries: AuditEntry[] }>([

@@ -13,7 +13,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostdProcess } from '../testing/hostd-process.js';
-import { formToken, freeLoopbackPort, rawRequest, startWebTestHost } from './testing/web-test-hostd.js';
+import { freeLoopbackPort } from '@multiverse/jail-shell';
+import { formToken, rawRequest, startWebTestHost } from './testing/web-test-hostd.js';
 import type { RawResponse, WebTestHost } from './testing/web-test-hostd.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };

@@ -1,27 +1,12 @@
-// Test support for the jail's tests: a free loopback port for the jail, and users made with mvctl whose
-// TOTP secrets the test keeps, so it can log in as them with OpenSSH's client.
+// Test support for the jail's tests: users made with mvctl whose TOTP secrets the test keeps, so it can log
+// in as them with OpenSSH's client.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { generateSync } from 'otplib';
 import type { OpenSshLogin } from '@multiverse/jail-shell';
 import type { VerbOutput } from '../../service/index.js';
 import type { HostdProcess } from '../../testing/hostd-process.js';
-
-/** A loopback TCP port nothing listens on now. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /**
  * Jail users of one hostd, all with one client key made by `ssh-keygen` in `workDir`. A login consumes

@@ -3,27 +3,13 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '@multiverse/jail-shell';
 import { initVault } from '@multiverse/keyvault';
 import { HostdProcess } from '../../testing/hostd-process.js';
 import type { VaultStatusReport } from '../../vault/index.js';
-
-/** A loopback TCP port nothing listens on now. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address !== 'string' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 export interface WebTestHost {
   readonly root: string;
