@@ -10,12 +10,14 @@ export const HOSTNAME_KERNEL_PARAMETER = 'multiverse.hostname';
 export const IPV4_KERNEL_PARAMETER = 'multiverse.ipv4';
 
 /**
- * POSIX sh (busybox ash) that configures eth0 from `multiverse.ipv4=` when the kernel command line has it:
- * IPv6 off before the link is up (no link-local address, no router solicitation), the address, a default
- * route and the nameserver. A value with anything but digits, dots, one slash and one comma is ignored and
- * said on ttyS0; `ip` refuses the rest. Needs /proc mounted, the NIC driver loaded and `set -f` (no globbing).
+ * POSIX sh (busybox ash, dash) that reads `multiverse.ipv4=` from the kernel command line and, when it is
+ * well-formed, runs `configure` with `guest_ipv4`, `guest_ipv4_address` (`ADDRESS/PREFIX`) and
+ * `guest_ipv4_gateway` set. A value with anything but digits, dots, one slash and one comma is ignored and
+ * said on ttyS0; `configure` refuses the rest (it is indented into a case branch). Needs /proc mounted and
+ * `set -f` (no globbing).
  */
-export const IPV4_FROM_KERNEL_COMMAND_LINE = `guest_ipv4=
+export function staticIpv4FromKernelCommandLine(configure: string): string {
+  return `guest_ipv4=
 for parameter in $(cat /proc/cmdline); do
   case "$parameter" in
     ${IPV4_KERNEL_PARAMETER}=*) guest_ipv4="\${parameter#${IPV4_KERNEL_PARAMETER}=}" ;;
@@ -27,7 +29,19 @@ case "$guest_ipv4" in
   */*,[0-9]*)
     guest_ipv4_address="\${guest_ipv4%%,*}"
     guest_ipv4_gateway="\${guest_ipv4#*,}"
-    for setting in all default eth0; do
+${configure}    ;;
+  *) echo "multiverse: ignoring malformed ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0 ;;
+esac
+`;
+}
+
+/**
+ * The tiny image's (busybox ash): configures eth0 from `multiverse.ipv4=` when the kernel command line has
+ * it: IPv6 off before the link is up (no link-local address, no router solicitation), the address, a default
+ * route and the nameserver; `ip` refuses what the pattern let through. Needs the NIC driver loaded.
+ */
+export const IPV4_FROM_KERNEL_COMMAND_LINE =
+  staticIpv4FromKernelCommandLine(`    for setting in all default eth0; do
       [ -w "/proc/sys/net/ipv6/conf/$setting/disable_ipv6" ] && echo 1 > "/proc/sys/net/ipv6/conf/$setting/disable_ipv6"
     done
     if ip address add "$guest_ipv4_address" dev eth0 && ip link set eth0 up &&
@@ -36,10 +50,7 @@ case "$guest_ipv4" in
     else
       echo "multiverse: cannot configure eth0 from ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0
     fi
-    ;;
-  *) echo "multiverse: ignoring malformed ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0 ;;
-esac
-`;
+`);
 
 /**
  * POSIX sh (busybox ash, dash) that sets `guest_hostname` from `multiverse.hostname=` on the kernel

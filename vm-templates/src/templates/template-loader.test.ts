@@ -54,7 +54,7 @@ describe('shipped templates', () => {
     assert.deepEqual([...new Set(templates.map((template) => template.role))].sort(), [...VM_ROLES].sort());
     assert.equal(templates.length, VM_ROLES.length + 1);
     const onion = templates.find((template) => template.name === 'app-onion');
-    assert.deepEqual([onion?.role, onion?.router, onion?.image.name], ['app', 'onion', 'tiny']);
+    assert.deepEqual([onion?.role, onion?.router, onion?.image.name], ['app', 'onion', 'debian']);
   });
 
   it('give routers no private volume and disposables throw-away volumes', async () => {
@@ -223,10 +223,17 @@ describe('parseTemplate', () => {
       ],
     },
     {
-      name: 'an app on the Debian image behind the onion device',
+      name: 'an app on an image that does not read its link from the kernel command line, behind the onion device',
+      text: edit({ image: 'image: custom', router: 'router: onion' }),
+      messages: [
+        'templates/app.yaml:4: image: a VM behind the onion device configures its link from the kernel command line, and only the tiny and debian images do that: use one of them, or a router VM',
+      ],
+    },
+    {
+      name: 'an app on the Debian image booted from its disk, behind the onion device',
       text: edit({ router: 'router: onion' }),
       messages: [
-        'templates/app.yaml:4: image: a VM behind the onion device configures its link from the kernel command line, and only the tiny image\'s init does that so far: use "image: tiny", or a router VM',
+        'templates/app.yaml:5: boot: a VM behind the onion device reads its link from the kernel command line, which only a kernel boot passes: set "boot: kernel"',
       ],
     },
     {
@@ -236,7 +243,7 @@ describe('parseTemplate', () => {
         'tunnel: wireguard\n',
       ),
       messages: [
-        'templates/app.yaml:4: image: a VM behind the onion device configures its link from the kernel command line, and only the tiny image\'s init does that so far: use "image: tiny", or a router VM',
+        'templates/app.yaml:5: boot: a VM behind the onion device reads its link from the kernel command line, which only a kernel boot passes: set "boot: kernel"',
         'templates/app.yaml:10: router: a router carries other VMs\' traffic out through its tunnel and cannot sit behind the onion device, which carries only TCP and DNS: name another router, or "none" for the uplink',
       ],
     },

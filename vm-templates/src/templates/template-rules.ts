@@ -1,3 +1,4 @@
+import { DEBIAN_IMAGE_NAME } from '../images/debian/debian-recipe.js';
 import { TINY_IMAGE_NAME } from '../images/tiny/tiny-recipe.js';
 import type { TemplateFile, VmRole, VmTemplate } from './template-schema.js';
 import { ONION_ROUTER } from './vm-names.js';
@@ -11,6 +12,9 @@ export interface RuleViolation {
 
 /** The only image whose traits the rules rely on: kernel + initramfs, no disk, boots in a second. */
 const TINY_IMAGE = TINY_IMAGE_NAME;
+
+/** The images whose guests configure their NIC from `multiverse.ipv4=` on the kernel command line. */
+const IMAGES_READING_IPV4: readonly string[] = [TINY_IMAGE_NAME, DEBIAN_IMAGE_NAME];
 
 /** Roles whose VMs are always thrown away when they stop, and so default to ephemeral. */
 const ALWAYS_EPHEMERAL: readonly VmRole[] = ['disposable', 'fallback'];
@@ -64,10 +68,16 @@ export function checkRoleRules(file: TemplateFile): RuleViolation[] {
         'a router carries other VMs\' traffic out through its tunnel and cannot sit behind the onion device, which carries only TCP and DNS: name another router, or "none" for the uplink',
       );
     }
-    if (file.image.name !== TINY_IMAGE) {
+    if (!IMAGES_READING_IPV4.includes(file.image.name)) {
       violate(
         ['image'],
-        `a VM behind the onion device configures its link from the kernel command line, and only the ${TINY_IMAGE} image's init does that so far: use "image: ${TINY_IMAGE}", or a router VM`,
+        `a VM behind the onion device configures its link from the kernel command line, and only the ${IMAGES_READING_IPV4.join(' and ')} images do that: use one of them, or a router VM`,
+      );
+    } else if (file.boot !== 'kernel' && file.image.name !== TINY_IMAGE) {
+      // (The tiny image's own rule below already asks for a kernel boot.)
+      violate(
+        ['boot'],
+        'a VM behind the onion device reads its link from the kernel command line, which only a kernel boot passes: set "boot: kernel"',
       );
     }
   }

@@ -1,7 +1,9 @@
 import {
   HOSTNAME_KERNEL_PARAMETER,
+  IPV4_KERNEL_PARAMETER,
   READY_ANNOUNCEMENT,
   hostnameFromKernelCommandLine,
+  staticIpv4FromKernelCommandLine,
 } from '../guest-shell-snippets.js';
 
 /** Hostname of a Debian guest booted without `multiverse.hostname=` on its kernel command line. */
@@ -76,6 +78,32 @@ export const BUILD_ONLY_PATHS: readonly string[] = ['usr/sbin/policy-rc.d'];
 
 const GUEST_LIBRARY = 'usr/lib/multiverse';
 
+/** Where the guest's static link settings go: systemd-networkd's runtime directory, gone at every boot. */
+export const DEBIAN_IPV4_NETWORK_FILE = '/run/systemd/network/10-multiverse-ipv4.network';
+
+/**
+ * dash: the link of a VM behind the onion device, from `multiverse.ipv4=` (the tiny init's semantics). IPv6
+ * goes off before any link is up; systemd-networkd (part of the image's systemd, started only here) gives the
+ * one NIC the address and default route, with every dynamic protocol off; the gateway is the nameserver.
+ * Octets and prefix are checked here, since networkd would skip a bad Address= and carry on.
+ */
+const CONFIGURE_IPV4 =
+  staticIpv4FromKernelCommandLine(`    if ipv4_valid "\${guest_ipv4_address%/*}" && ipv4_valid "$guest_ipv4_gateway" &&
+      prefix_valid "\${guest_ipv4_address#*/}"; then
+      echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+      echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+      mkdir -p "\${network_file%/*}"
+      printf '%s\\n' '# Multiverse: from ${IPV4_KERNEL_PARAMETER}= on the kernel command line. The VM has one NIC.' \\
+        '[Match]' 'Type=ether' '' '[Network]' "Address=$guest_ipv4_address" "Gateway=$guest_ipv4_gateway" \\
+        'DHCP=no' 'LinkLocalAddressing=no' 'IPv6AcceptRA=no' 'LLMNR=no' 'MulticastDNS=no' 'LLDP=no' \\
+        'EmitLLDP=no' > "$network_file"
+      echo "nameserver $guest_ipv4_gateway" > /etc/resolv.conf
+      systemctl start --no-block systemd-networkd.service
+    else
+      echo "multiverse: ignoring malformed ${IPV4_KERNEL_PARAMETER}=$guest_ipv4" > /dev/ttyS0
+    fi
+`);
+
 /**
  * Units that cost boot time and do nothing useful in a VM whose root is fresh at every start:
  * no first-boot wizard may wait for input on the console, there is no VGA console for the static
@@ -148,6 +176,56 @@ ${READY_ANNOUNCEMENT}`,
     },
     {
       kind: 'file',
+      path: `${GUEST_LIBRARY}/configure-ipv4`,
+      mode: 0o755,
+      contents: `#!/bin/sh
+# Multiverse: the static IPv4 link of a VM behind the onion device (${IPV4_KERNEL_PARAMETER}=ADDRESS/PREFIX,GATEWAY
+# on the kernel command line). Nothing else in the image configures a network: no DHCP client, no resolver
+# daemon, no time sync.
+set -f
+network_file=${DEBIAN_IPV4_NETWORK_FILE}
+ipv4_valid() {
+  saved_ifs=$IFS
+  IFS=.
+  set -- $1
+  IFS=$saved_ifs
+  [ $# -eq 4 ] || return 1
+  for octet in "$@"; do
+    case "$octet" in '' | ????* | *[!0-9]*) return 1 ;; esac
+    [ "$octet" -le 255 ] || return 1
+  done
+}
+prefix_valid() {
+  case "$1" in '' | ???* | *[!0-9]*) return 1 ;; esac
+  [ "$1" -ge 1 ] && [ "$1" -le 30 ]
+}
+${CONFIGURE_IPV4}`,
+    },
+    {
+      kind: 'file',
+      path: 'etc/systemd/system/multiverse-ipv4.service',
+      mode: 0o644,
+      contents: `[Unit]
+Description=Multiverse: static IPv4 link from the kernel command line
+DefaultDependencies=no
+ConditionKernelCommandLine=${IPV4_KERNEL_PARAMETER}
+# /etc/resolv.conf is written, so the root must be read-write; IPv6 goes off before networkd brings a link up.
+After=systemd-remount-fs.service systemd-sysctl.service
+Before=network-pre.target systemd-networkd.service sysinit.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/${GUEST_LIBRARY}/configure-ipv4
+
+[Install]
+WantedBy=sysinit.target
+`,
+    },
+    {
+      kind: 'file',
       path: 'etc/systemd/system/multiverse-hostname.service',
       mode: 0o644,
       contents: `[Unit]
@@ -214,6 +292,7 @@ ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 - $
     },
     ...[
       'multiverse-hostname.service:sysinit.target',
+      'multiverse-ipv4.service:sysinit.target',
       'multiverse-ready.service:multi-user.target',
       'multiverse-grow-root.service:multi-user.target',
     ].map((entry): DebianGuestEntry => {

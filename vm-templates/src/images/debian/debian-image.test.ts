@@ -173,6 +173,10 @@ describe('debian image', { timeout: BUILD_TIMEOUT_MS + 2 * READY_TIMEOUT_MS }, (
         /--autologin root/,
       );
       assert.match(
+        await debugfs('cat /etc/systemd/system/multiverse-ipv4.service'),
+        /ConditionKernelCommandLine=multiverse\.ipv4/,
+      );
+      assert.match(
         await debugfs('stat /etc/systemd/system/systemd-firstboot.service'),
         /Fast link dest: "\/dev\/null"/,
       );
@@ -231,6 +235,14 @@ describe('debian image', { timeout: BUILD_TIMEOUT_MS + 2 * READY_TIMEOUT_MS }, (
     assert.equal(
       await guest.console.run('systemctl is-active multiverse-ready.service', COMMAND_TIMEOUT_MS),
       'active',
+    );
+    // Without multiverse.ipv4= on the command line nothing configures a network (no networkd, no DHCP client).
+    assert.equal(
+      await guest.console.run(
+        'echo $(systemctl is-active multiverse-ipv4.service systemd-networkd.service)',
+        COMMAND_TIMEOUT_MS,
+      ),
+      'inactive inactive',
     );
     // The root file system grows to the overlay's size at boot (multiverse-grow-root.service).
     await guest.console.run('systemctl start multiverse-grow-root.service', COMMAND_TIMEOUT_MS);
