@@ -1,10 +1,9 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLoopbackPort } from '@multiverse/jail-shell';
-import { Socks5Error, connectThroughSocks5 } from '@multiverse/onion';
+import { describeSocksReply, dialOnionService, readFirstLine } from '@multiverse/onion';
 import type { SocksProxyEndpoint, TestTorNetwork, TorControlClient } from '@multiverse/onion';
 import { BenchHostd } from './bench-hostd.js';
 import type { Teardown } from './teardown.js';
@@ -108,33 +107,15 @@ async function readBanner(
   onionAddress: string,
   deadline: number,
 ): Promise<string> {
-  for (;;) {
-    let socket: Socket;
-    try {
-      socket = await connectThroughSocks5(proxy, { host: onionAddress, port: 22 }, { timeoutMs: 60_000 });
-    } catch (error) {
-      if (!(error instanceof Socks5Error) || Date.now() > deadline) throw error;
-      await sleep(250);
-      continue;
-    }
-    const banner = await firstLine(socket);
-    if (!banner.startsWith('SSH-2.0-')) throw new Error(`not an SSH server behind the address: ${banner}`);
-    return banner;
+  const dialled = await dialOnionService(
+    proxy,
+    { host: onionAddress, port: 22 },
+    { timeoutMs: deadline - Date.now(), retryDelayMs: 250, connectTimeoutMs: 60_000 },
+  );
+  if ('reply' in dialled) {
+    throw new Error(`the client tor could not reach ${onionAddress}: ${describeSocksReply(dialled.reply)}`);
   }
-}
-
-function firstLine(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-      if (received.includes('\n')) {
-        socket.destroy();
-        resolve(received.split(/\r?\n/)[0] ?? '');
-      }
-    });
-    socket.once('error', reject);
-    socket.once('close', () => resolve(received));
-  });
+  const banner = await readFirstLine(dialled.socket);
+  if (!banner.startsWith('SSH-2.0-')) throw new Error(`not an SSH server behind the address: ${banner}`);
+  return banner;
 }

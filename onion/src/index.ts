@@ -56,6 +56,8 @@ export { TestTorNetworkError } from './test-network/errors.js';
 export type { TestTorNetworkErrorCode } from './test-network/errors.js';
 export { startLoopbackHttpServer, httpGetOverSocket } from './test-network/loopback-http.js';
 export type { LoopbackHttpServer } from './test-network/loopback-http.js';
+export { ONION_NOT_YET_REPLIES, dialOnionService, readFirstLine } from './test-network/onion-dial.js';
+export type { OnionDialOptions, OnionDialOutcome } from './test-network/onion-dial.js';
 
 // The userspace socket bridge, and the SOCKS5/HTTP CONNECT clients its tests and users need.
 export { connectThroughSocks5, socks5Handshake } from './bridge/socks5-client.js';

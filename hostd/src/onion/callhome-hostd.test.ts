@@ -2,22 +2,21 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLoopbackPort, runOpenSsh } from '@multiverse/jail-shell';
 import {
   OnionDevice,
   SOCKS_REPLY,
-  Socks5Error,
-  connectThroughSocks5,
   createTestNamespace,
+  dialOnionService,
+  readFirstLine,
   startLoopbackHttpServer,
   startTestTorNetwork,
 } from '@multiverse/onion';
 import type {
   LoopbackHttpServer,
+  OnionDialOutcome,
   SocksProxyEndpoint,
   TestNetworkNamespace,
   TestTorNetwork,
@@ -33,59 +32,23 @@ import { HostdProcess, eventually } from '../testing/hostd-process.js';
 // published as the onion service, and the network's client tor playing the owner's laptop. OpenSSH's `ssh`
 // reaches the jail through that tor with netcat's SOCKS5 ProxyCommand, as a user would.
 
-/** Replies that mean "not yet" for a freshly (re)published service. */
-const TRANSIENT_REPLIES = new Set<number>([
-  SOCKS_REPLY.generalFailure,
-  SOCKS_REPLY.hostUnreachable,
-  SOCKS_REPLY.ttlExpired,
-  SOCKS_REPLY.onionDescriptorNotFound,
-  SOCKS_REPLY.onionIntroductionFailed,
-  SOCKS_REPLY.onionRendezvousFailed,
-  SOCKS_REPLY.onionIntroductionTimedOut,
-]);
 /** What a namespace behind onion0 dials for the test's web server: hostd's tor maps it to 127.0.0.1. */
 const STAND_IN = `198.18.${randomInt(1, 255)}.${randomInt(1, 255)}`;
 
 type CallHomeStatus = VerbOutput<'callhome.status'>;
-type DialOutcome = { readonly socket: Socket } | { readonly reply: number };
-
-/** Dials the onion address through a client tor, retrying while the service is still appearing. */
-async function dialOnion(
-  proxy: SocksProxyEndpoint,
-  address: string,
-  timeoutMs = 120_000,
-): Promise<DialOutcome> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return {
-        socket: await connectThroughSocks5(proxy, { host: address, port: 22 }, { timeoutMs: 60_000 }),
-      };
-    } catch (error) {
-      if (!(error instanceof Socks5Error) || error.reply === undefined) throw error;
-      if (!TRANSIENT_REPLIES.has(error.reply) || Date.now() > deadline) return { reply: error.reply };
-      await sleep(1_000);
-    }
-  }
+/** Dials the jail's onion address through a client tor, retrying while the service is still appearing. */
+function dialOnion(proxy: SocksProxyEndpoint, address: string): Promise<OnionDialOutcome> {
+  return dialOnionService(
+    proxy,
+    { host: address, port: 22 },
+    { timeoutMs: 120_000, connectTimeoutMs: 60_000 },
+  );
 }
 
 /** The first line the server behind the address sends: an SSH server's identification. */
-async function bannerThrough(outcome: DialOutcome): Promise<string> {
+async function bannerThrough(outcome: OnionDialOutcome): Promise<string> {
   assert.ok('socket' in outcome, `connected (SOCKS reply ${'reply' in outcome ? outcome.reply : ''})`);
-  const socket = outcome.socket;
-  return new Promise((resolve, reject) => {
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-      if (received.includes('\n')) {
-        socket.destroy();
-        resolve(received.split(/\r?\n/)[0] ?? '');
-      }
-    });
-    socket.once('error', reject);
-    socket.once('close', () => resolve(received));
-  });
+  return readFirstLine(outcome.socket);
 }
 
 describe('call-home and onion0 in hostd, over a private Tor network', { timeout: 600_000 }, () => {

@@ -2,12 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { connectThroughSocks5, type SocksProxyEndpoint } from '../bridge/socks5-client.js';
-import { Socks5Error } from '../bridge/socks5-error.js';
+import type { SocksProxyEndpoint } from '../bridge/socks5-client.js';
 import { SOCKS_REPLY } from '../bridge/socks5-protocol.js';
 import type { TorControlClient } from '../control/client.js';
 import {
@@ -16,44 +14,14 @@ import {
   type TestNetworkNamespace,
 } from '../test-network/network-namespace.js';
 import { startTestTorNetwork, type TestTorClient, type TestTorNetwork } from '../test-network/network.js';
+import { dialOnionService, type OnionDialOutcome } from '../test-network/onion-dial.js';
 import { CallHome, type CallHomeNewClient, type CallHomeState } from './callhome.js';
 import type { CallHomeClient } from './client-credentials.js';
 import { MemoryOnionServiceKeyStore } from './memory-key-store.js';
 
 const VIRTUAL_PORT = 7;
-/** Replies that mean "not yet" for a freshly (re)published service: descriptor, intro or rendezvous not there yet. */
-const TRANSIENT_REPLIES = new Set<number>([
-  SOCKS_REPLY.generalFailure,
-  SOCKS_REPLY.hostUnreachable,
-  SOCKS_REPLY.ttlExpired,
-  SOCKS_REPLY.onionDescriptorNotFound,
-  SOCKS_REPLY.onionIntroductionFailed,
-  SOCKS_REPLY.onionRendezvousFailed,
-  SOCKS_REPLY.onionIntroductionTimedOut,
-]);
-
-type DialOutcome = { readonly socket: Socket } | { readonly reply: number };
-
-/** Dials the onion service through a client tor, retrying while the service is still appearing. */
-async function dialOnion(
-  proxy: SocksProxyEndpoint,
-  onionAddress: string,
-  timeoutMs = 90_000,
-): Promise<DialOutcome> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return { socket: await connectThroughSocks5(proxy, { host: onionAddress, port: VIRTUAL_PORT }) };
-    } catch (error) {
-      if (!(error instanceof Socks5Error) || error.reply === undefined) throw error;
-      if (!TRANSIENT_REPLIES.has(error.reply) || Date.now() > deadline) return { reply: error.reply };
-      await sleep(1_000);
-    }
-  }
-}
-
 /** Sends a line through the echo server behind the onion and resolves with what came back. */
-async function echoThrough(outcome: DialOutcome, line: string): Promise<string> {
+async function echoThrough(outcome: OnionDialOutcome, line: string): Promise<string> {
   assert.ok('socket' in outcome, `connected (SOCKS reply ${'reply' in outcome ? outcome.reply : ''})`);
   const socket = outcome.socket;
   return new Promise((resolve, reject) => {
@@ -105,6 +73,9 @@ describe('CallHome through a private Tor network, from behind NAT', { timeout: 9
     host: network.client.socksHost,
     port: network.client.socksPort,
   });
+  /** Dials the phone's service, retrying while it is still appearing. */
+  const dialPhone = (): Promise<OnionDialOutcome> =>
+    dialOnionService(clientProxy(), { host: phone.onionAddress, port: VIRTUAL_PORT });
 
   before(async () => {
     namespace = await createTestNamespace('mvonion-nat');
@@ -202,15 +173,12 @@ describe('CallHome through a private Tor network, from behind NAT', { timeout: 9
     assert.equal(published.clientAuth, true);
     assert.ok(published.uploads >= 1);
 
-    const withoutKey = await dialOnion(clientProxy(), phone.onionAddress);
+    const withoutKey = await dialPhone();
     assert.deepEqual(withoutKey, { reply: SOCKS_REPLY.onionMissingClientAuth });
 
     await writeFile(join(authDirectory, 'phone.auth_private'), `${phone.authLine}\n`, { mode: 0o600 });
     await clientControl.setConf({ ClientOnionAuthDir: authDirectory });
-    assert.equal(
-      await echoThrough(await dialOnion(clientProxy(), phone.onionAddress), 'hello, home\n'),
-      'hello, home\n',
-    );
+    assert.equal(await echoThrough(await dialPhone(), 'hello, home\n'), 'hello, home\n');
   });
 
   it('keeps its address when call-home itself restarts (the key comes from the store)', async () => {
@@ -225,7 +193,7 @@ describe('CallHome through a private Tor network, from behind NAT', { timeout: 9
       published.clients.map((client) => client.name),
       ['phone'],
     );
-    assert.equal(await echoThrough(await dialOnion(clientProxy(), phone.onionAddress), 'again\n'), 'again\n');
+    assert.equal(await echoThrough(await dialPhone(), 'again\n'), 'again\n');
   });
 
   it('reconnects by itself when tor restarts and publishes the same address again', async () => {
@@ -236,10 +204,7 @@ describe('CallHome through a private Tor network, from behind NAT', { timeout: 9
     assert.ok(states.includes('reconnecting'), `states: ${states.join(' → ')}`);
     assert.equal(published.reconnects, 1);
     assert.equal(published.onionAddress, phone.onionAddress);
-    assert.equal(
-      await echoThrough(await dialOnion(clientProxy(), phone.onionAddress), 'after restart\n'),
-      'after restart\n',
-    );
+    assert.equal(await echoThrough(await dialPhone(), 'after restart\n'), 'after restart\n');
   });
 
   it('publishes again when clients change, and withdraws the service when the last one goes', async () => {
@@ -252,10 +217,7 @@ describe('CallHome through a private Tor network, from behind NAT', { timeout: 9
       savedClients.map((client) => client.name),
       ['phone', 'laptop'],
     );
-    assert.equal(
-      await echoThrough(await dialOnion(clientProxy(), phone.onionAddress), 'still me\n'),
-      'still me\n',
-    );
+    assert.equal(await echoThrough(await dialPhone(), 'still me\n'), 'still me\n');
 
     await running.removeClient('laptop');
     await running.removeClient('phone');
