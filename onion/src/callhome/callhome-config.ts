@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseInput } from '../validation/parse-input.js';
 import { CallHomeClientSchema, type CallHomeClient } from './client-credentials.js';
 import { CallHomeError } from './errors.js';
 
@@ -63,12 +64,12 @@ export function parseCallHomeInput<Schema extends z.ZodType>(
   input: unknown,
   what: string,
 ): z.output<Schema> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const problems = result.error.issues
-    .map((issue) => `${issue.path.join('.') || '(value)'}: ${issue.message}`)
-    .join('; ');
-  throw new CallHomeError('CALLHOME_INVALID_OPTIONS', `invalid ${what}: ${problems}`);
+  return parseInput(
+    schema,
+    input,
+    '(value)',
+    (problems) => new CallHomeError('CALLHOME_INVALID_OPTIONS', `invalid ${what}: ${problems}`),
+  );
 }
 
 /** The delay before reconnection attempt `attempt` (1, 2, …): initial, doubling, capped. */

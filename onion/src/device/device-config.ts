@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseInput } from '../validation/parse-input.js';
 import { OnionDeviceError } from './errors.js';
 
 /** Where the device's two addresses come from unless the caller picks a subnet. */
@@ -132,10 +133,10 @@ export function parseDeviceOptions<Schema extends z.ZodType>(
   input: unknown,
   what: string,
 ): z.output<Schema> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const problems = result.error.issues
-    .map((issue) => `${issue.path.join('.') || '(options)'}: ${issue.message}`)
-    .join('; ');
-  throw new OnionDeviceError('ONION_DEVICE_INVALID_OPTIONS', `invalid ${what}: ${problems}`);
+  return parseInput(
+    schema,
+    input,
+    '(options)',
+    (problems) => new OnionDeviceError('ONION_DEVICE_INVALID_OPTIONS', `invalid ${what}: ${problems}`),
+  );
 }
