@@ -426,6 +426,7 @@ export const COMMANDS: readonly Command[] = [
         ['private', vm.disks.private ?? '-'],
         ['volatile', vm.disks.volatile ?? '-'],
         ['checkpoints', String(vm.checkpoints)],
+        ['encrypted', vm.encrypted ? 'yes: LUKS volumes, key in the vault' : 'no'],
       ]),
   }),
   remote({

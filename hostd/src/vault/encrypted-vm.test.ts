@@ -206,6 +206,9 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
       id: string;
     };
     const running = await hostd.mvctlJson<VmInfo>(['vm', 'info', ENCRYPTED_VM]);
+    assert.equal(running.encrypted, true);
+    assert.equal((await hostd.mvctlJson<VmInfo>(['vm', 'info', PLAIN_VM])).encrypted, false);
+    assert.match((await hostd.mvctl(['vm', 'info', ENCRYPTED_VM])).stdout, /encrypted +yes: LUKS volumes/);
     assert.ok(running.disks.private?.endsWith('.qcow2'));
     assert.ok(!running.disks.private?.includes(checkpoint.id), 'QEMU writes a new top layer');
     assert.equal(

@@ -106,6 +106,8 @@ export interface VmInfo {
   readonly interfaces: readonly { readonly network: string; readonly mac: string }[];
   readonly disks: StartDisks;
   readonly checkpoints: number;
+  /** Its volumes are LUKS-encrypted with a key in the vault (its domain names the key). */
+  readonly encrypted: boolean;
   /** A VM behind the onion device: its link while it runs (addresses, tor's ports, drop counters), else null. */
   readonly onionLink: OnionLinkStatus | null;
 }
@@ -870,6 +872,7 @@ export class VmEngine {
       interfaces: [...facts.macByNetwork].map(([network, mac]) => ({ network, mac })),
       disks,
       checkpoints: checkpoints.length,
+      encrypted: domainDiskSecret(vm) !== undefined,
       onionLink:
         vm.metadata.router === ONION_ROUTER ? ((await this.options.onionLinks?.status(name)) ?? null) : null,
     };
