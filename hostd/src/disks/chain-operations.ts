@@ -322,6 +322,12 @@ export async function recoverFromJournal(
       await clearJournal(ctx.layout.journal);
       return { manifest, outcome: { op: intent.op, outcome: 'rolled-back' } };
     }
+    case 'live-delete-checkpoint':
+      // It needs to know whether QEMU holds the chain: live-merge.ts recovers it.
+      throw new DiskError(
+        'JOURNAL_INVALID',
+        `${ctx.layout.journal} records a live delete, which recoverLiveDelete handles. This is a bug in hostd.`,
+      );
   }
 }
 

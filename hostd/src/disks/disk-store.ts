@@ -22,6 +22,13 @@ import { ImageStore } from './image-store.js';
 import { readJournal } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import {
+  LiveMergePendingError,
+  liveDeleteCheckpoint,
+  recoverLiveDelete,
+  settleLayerAliases,
+  type LiveMerger,
+} from './live-merge.js';
+import {
   readManifest,
   writeManifest,
   type CheckpointRecord,
@@ -157,6 +164,8 @@ export class DiskStore {
   private readonly maxChainDepth: number;
   private readonly lockWaitMs: number;
   private readonly mutex = new KeyedMutex();
+  /** The VM engine's way to finish a running VM's interrupted live delete, while `resumeLiveMerge` runs. */
+  private readonly liveMergers = new Map<string, LiveMerger>();
 
   private options: DiskStoreOptions;
 
@@ -460,8 +469,11 @@ export class DiskStore {
     });
   }
 
-  /** Merges checkpoint `id`'s layer away; every other checkpoint and the top read exactly as before. */
-  async deleteCheckpoint(vmName: string, id: string): Promise<void> {
+  /**
+   * Merges checkpoint `id`'s layer away; every other checkpoint and the top read exactly as before. With
+   * `liveMerge` (the VM runs) QEMU does the merge as a block job (see live-merge.ts).
+   */
+  async deleteCheckpoint(vmName: string, id: string, liveMerge?: LiveMerger): Promise<void> {
     const layout = this.layout(assertVmName(vmName));
     const checkpointId = assertCheckpointId(id);
     await this.withVmKeyLock(layout, async (ctx) => {
@@ -472,7 +484,8 @@ export class DiskStore {
           `checkpoint ${checkpointId} of VM ${layout.vm} is pinned. Unpin it first.`,
         );
       }
-      await mergeAwayCheckpoint(ctx, manifest, checkpointId);
+      if (liveMerge === undefined) await mergeAwayCheckpoint(ctx, manifest, checkpointId);
+      else await liveDeleteCheckpoint(ctx, manifest, checkpointId, liveMerge);
     });
   }
 
@@ -506,12 +519,35 @@ export class DiskStore {
   async recover(vmName: string): Promise<RecoveryReport | null> {
     const layout = this.layout(assertVmName(vmName));
     let report: RecoveryReport | null = null;
-    await this.withVmLock(
-      layout,
-      () => Promise.resolve(),
-      (recovered) => (report = recovered),
-    );
+    try {
+      await this.withVmLock(
+        layout,
+        () => Promise.resolve(),
+        (recovered) => (report = recovered),
+      );
+    } catch (error) {
+      // A running VM's merge in QEMU: not this store's to finish (resumeLiveMerge is), and not a failure.
+      if (!(error instanceof LiveMergePendingError)) throw error;
+      this.options.logger?.info('a live checkpoint delete waits for the VM engine', { vm: layout.vm });
+    }
     return report;
+  }
+
+  /**
+   * Finishes a running VM's live checkpoint delete that hostd was cut off from (it crashed, or QEMU's job
+   * failed): `merge` starts the block job again unless it still runs, and waits for it. True if there was one.
+   */
+  async resumeLiveMerge(vmName: string, merge: LiveMerger): Promise<boolean> {
+    const layout = this.layout(assertVmName(vmName));
+    const journal = await readJournal(layout.journal);
+    if (journal?.intent.op !== 'live-delete-checkpoint') return false;
+    this.liveMergers.set(layout.vm, merge);
+    try {
+      await this.recover(layout.vm);
+    } finally {
+      this.liveMergers.delete(layout.vm);
+    }
+    return true;
   }
 
   /** Recovers every VM in the store (at hostd start), and removes half-made or half-deleted VM directories. */
@@ -737,9 +773,15 @@ export class DiskStore {
 
   private async recoverLocked(ctx: ChainContext): Promise<RecoveryReport | null> {
     const journal = await readJournal(ctx.layout.journal);
-    if (journal === null) return null;
+    if (journal === null) {
+      await settleLayerAliases(ctx, await readManifest(ctx.layout.manifest));
+      return null;
+    }
     const manifest = await this.requireManifest(ctx.layout);
-    const { outcome } = await recoverFromJournal(ctx, manifest, journal);
+    const { outcome } =
+      journal.intent.op === 'live-delete-checkpoint'
+        ? await recoverLiveDelete(ctx, manifest, journal, this.liveMergers.get(ctx.layout.vm))
+        : await recoverFromJournal(ctx, manifest, journal);
     this.options.logger?.warn('finished or undid an interrupted disk operation', {
       vm: ctx.layout.vm,
       op: outcome.op,

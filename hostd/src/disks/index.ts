@@ -14,6 +14,8 @@ export type { ImportImageRequest, StoredImage } from './image-store.js';
 export { DiskError } from './errors.js';
 export type { DiskErrorCode } from './errors.js';
 export type { OverlayCreator } from './chain-operations.js';
+export { LiveMergeNotStartedError } from './live-merge.js';
+export type { LiveMerge, LiveMerger } from './live-merge.js';
 export type { CheckpointRecord, DiskEncryption, DiskManifest, PrivateChain } from './manifest.js';
 export { formatImageRef, parseImageRef } from './names.js';
 export type { ImageRef } from './names.js';

@@ -23,6 +23,17 @@ export type ChainIntent =
       parent: string | null;
       child: string;
       childIsFrozen: boolean;
+    }
+  | {
+      /** A running VM's checkpoint merged away by QEMU (see live-merge.ts); always finished, never undone. */
+      op: 'live-delete-checkpoint';
+      layer: string;
+      parent: string | null;
+      /** The frozen checkpoint above `layer`, committed into it; null when the top is above it (pulled into). */
+      child: string | null;
+      /** The layer whose backing file the merge switches: above `child`, or the top pulled into. */
+      above: string;
+      aboveIsFrozen: boolean;
     };
 
 export interface JournalRecord {
@@ -51,6 +62,14 @@ const intentSchema = z.discriminatedUnion('op', [
     parent: layerId.nullable(),
     child: layerId,
     childIsFrozen: z.boolean(),
+  }),
+  z.object({
+    op: z.literal('live-delete-checkpoint'),
+    layer: layerId,
+    parent: layerId.nullable(),
+    child: layerId.nullable(),
+    above: layerId,
+    aboveIsFrozen: z.boolean(),
   }),
 ]);
 

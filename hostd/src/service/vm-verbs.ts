@@ -226,7 +226,7 @@ export const vmVerbs = {
       vms.setCheckpointPinned(input.name, input.id, input.pinned),
   }),
   'vm.checkpoint-delete': defineVerb({
-    summary: 'merge a checkpoint of a stopped VM away without changing the others, as a task',
+    summary: 'merge a checkpoint away without changing the others (by QEMU while the VM runs), as a task',
     input: z.strictObject({ name: vmName, id: checkpointId }),
     target: (input) => input.name,
     run: async ({ vms, tasks, actor }, input): Promise<{ task: TaskRecord }> => ({
@@ -235,8 +235,8 @@ export const vmVerbs = {
         'vm.checkpoint-delete',
         input.name,
         actor,
-        async (disks) => {
-          await disks.deleteCheckpoint(input.name, input.id);
+        async (disks, _live, liveMerge) => {
+          await disks.deleteCheckpoint(input.name, input.id, liveMerge ?? undefined);
           return { name: input.name, deleted: input.id };
         },
       ),

@@ -32,6 +32,19 @@ export class StopReconciler {
         continue; // undefined meanwhile: nothing left to clean
       }
       if (!active) await this.cleanUp(vm.domain.name, 'found stopped');
+      else await this.resumeLiveMerge(vm.domain.name);
+    }
+  }
+
+  /** A checkpoint delete QEMU was merging when hostd died is finished (or its job waited for) now. */
+  private async resumeLiveMerge(name: string): Promise<void> {
+    try {
+      await this.engine.resumeLiveMerge(name);
+    } catch (error) {
+      this.logger.warn('finishing an interrupted live checkpoint delete failed; the next reconnect retries', {
+        vm: name,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 

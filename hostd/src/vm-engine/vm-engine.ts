@@ -26,6 +26,7 @@ import type { ReadyAnnouncement, VerifiedImage, VmMetadata, VmTemplate } from '@
 import type { CpuPlan, PlannedVm } from '../cpu-plan/index.js';
 import { cpuPlanVmOf } from '../cpu-plan/index.js';
 import type { Checkpoint, CheckpointRecord, DiskStore, OverlayCreator, StartDisks } from '../disks/index.js';
+import type { LiveMerger } from '../disks/index.js';
 import { QemuImg } from '../disks/index.js';
 import { diskSecretUuidsOf, luksEncryptionElement } from '../vault/index.js';
 import type { VmDiskKeys } from '../vault/index.js';
@@ -46,6 +47,7 @@ import type { OnionLinks, OnionLinkStatus } from './vm-networks.js';
 import { buildGuestImageAsTask, ensureGuestImage, listGuestImages, verifyGuestImage } from './guest-image.js';
 import type { ImageListing } from './guest-image.js';
 import { ReadyWaitError, waitForReadyLine } from './ready-watch.js';
+import { runLiveMergeJob } from './live-merge-job.js';
 
 export interface VmEngineOptions {
   readonly host: HostFacts;
@@ -1105,21 +1107,24 @@ export class VmEngine {
    * Records a task that changes the VM's checkpoints with `change`, then mirrors the new checkpoint list (and
    * private top) into the domain definition. A running VM is checkpointed live: `change` gets an overlay
    * creator that has QEMU switch to the new top (a disk-only external snapshot). A running VM is reverted by
-   * cutting it off, reverting and starting it again, in the one task. Merging a checkpoint away needs the VM
-   * stopped. What cannot work is refused before a task is recorded, and checked again when the task runs.
+   * cutting it off, reverting and starting it again, in the one task. A running VM's checkpoint is merged away
+   * by QEMU: `change` gets a live merger (a libvirt block job, see disks/live-merge.ts). What cannot work is
+   * refused before a task is recorded, and checked again when the task runs.
    */
   async changeCheckpointsAsTask<T>(
     tasks: TaskManager,
     kind: CheckpointChangeKind,
     name: string,
     requestedBy: AuditActor,
-    change: (disks: DiskStore, live: OverlayCreator | null) => Promise<T>,
+    change: (disks: DiskStore, live: OverlayCreator | null, liveMerge: LiveMerger | null) => Promise<T>,
   ): Promise<TaskRecord> {
-    await this.requireCheckpointable(name, kind);
+    await this.requireCheckpointable(name);
     const { task, done } = tasks.start({ kind, target: name, requestedBy }, async (context) => {
       const client = requireLibvirt(this.options.host);
-      let vm = await this.requireCheckpointable(name, kind);
+      let vm = await this.requireCheckpointable(name);
       const running = await this.isActive(client, vm.domain);
+      // A live delete a killed hostd left to QEMU is finished first (also done when hostd connects).
+      if (running) await this.resumeLiveMerge(name);
       if (running && kind === 'vm.revert') {
         context.reportProgress(0.05, `stopping VM ${name} to revert it`);
         await this.destroy(client, vm.domain, name);
@@ -1130,8 +1135,10 @@ export class VmEngine {
       context.reportProgress(0.1, `changing the disk chain of VM ${name}`);
       const result = await this.vmLocks.run(name, async () => {
         const live = running && kind === 'vm.checkpoint' ? await this.liveOverlayCreator(client, vm) : null;
+        const liveMerge =
+          running && kind === 'vm.checkpoint-delete' ? this.liveMerger(client, vm.domain) : null;
         try {
-          return await change(this.options.disks, live);
+          return await change(this.options.disks, live, liveMerge);
         } catch (error) {
           throw diskFailure(`${kind} of VM ${name}`, error);
         }
@@ -1240,21 +1247,39 @@ export class VmEngine {
     };
   }
 
+  /** The live way to merge a checkpoint away: a libvirt block job (see live-merge-job.ts). */
+  private liveMerger(client: LibvirtClient, domain: Domain): LiveMerger {
+    return (merge) =>
+      runLiveMergeJob(client, domain, merge, () => this.reached('vm-delete:merge-job-started'));
+  }
+
+  /**
+   * Finishes a live checkpoint delete a killed hostd left to QEMU (called for every running VM when hostd
+   * connects to libvirt); the checkpoint list is mirrored again afterwards.
+   */
+  async resumeLiveMerge(name: string): Promise<void> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    if (!(await this.isActive(client, vm.domain)) || !(await this.diskVmNames()).includes(name)) return;
+    const resumed = await this.vmLocks.run(name, async () => {
+      try {
+        return await this.options.disks.resumeLiveMerge(name, this.liveMerger(client, vm.domain));
+      } catch (error) {
+        throw diskFailure(`finishing the interrupted checkpoint delete of VM ${name}`, error);
+      }
+    });
+    if (!resumed) return;
+    this.options.logger.warn('finished a checkpoint delete hostd was cut off from', { vm: name });
+    await this.mirrorCheckpoints(await this.requireManaged(client, name));
+  }
+
   private async reached(step: string): Promise<void> {
     if (this.options.onStep !== undefined) await this.options.onStep(step);
   }
 
-  private async requireCheckpointable(name: string, kind: CheckpointChangeKind): Promise<ManagedVm> {
+  private async requireCheckpointable(name: string): Promise<ManagedVm> {
     const client = requireLibvirt(this.options.host);
     const vm = await this.requireManaged(client, name);
-    if (kind === 'vm.checkpoint-delete' && (await this.isActive(client, vm.domain))) {
-      throw new ServiceError(
-        'conflict',
-        'VM_RUNNING',
-        `VM ${name} is running; merging a checkpoint away rewrites layers QEMU has open, so it needs the VM stopped`,
-        'stop it first (`mvctl vm stop NAME`), then retry',
-      );
-    }
     await this.requirePrivateVolume(name);
     // Every change to an encrypted chain reads or writes layers with the key: refused before a task is made.
     this.requireDiskKeys(vm, 'unseal the vault, then retry');
