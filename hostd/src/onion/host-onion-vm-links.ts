@@ -1,17 +1,14 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { OnionDevice } from '@multiverse/onion';
 import type { OnionDeviceStatus, TorControlClient } from '@multiverse/onion';
-import { writeFileDurably } from '../durable-fs.js';
-import type { Logger } from '../log.js';
 import { ServiceError } from '../service/service-error.js';
-import type { DeviceListener } from './hostd-torrc.js';
-import type { HostTor } from './host-tor.js';
 import { onionServiceError, torOffError } from './onion-errors.js';
+import { RecordedOnionDevices } from './recorded-onion-devices.js';
+import type { OnionDeviceHostOptions, RecordedOnionDeviceKind } from './recorded-onion-devices.js';
 
 const runFile = promisify(execFile);
 
@@ -21,7 +18,6 @@ const runFile = promisify(execFile);
  */
 export const ONION_VM_LINK_POOL = { first: '10.154.0.0', prefixLength: 16 } as const;
 const LINK_PREFIX_LENGTH = 30;
-const RECORD_FILE = 'onion-vm-links.json';
 
 const LinkRecordSchema = z.strictObject({
   vm: z.string(),
@@ -29,7 +25,6 @@ const LinkRecordSchema = z.strictObject({
   subnet: z.string(),
 });
 type LinkRecord = z.infer<typeof LinkRecordSchema>;
-const RecordFileSchema = z.strictObject({ version: z.literal(1), links: z.array(LinkRecordSchema) });
 
 /** What the guest is told (kernel command line) and what QEMU attaches to. */
 export interface OnionVmLinkSettings {
@@ -44,6 +39,15 @@ export interface OnionVmLinkReport extends OnionDeviceStatus {
   readonly vm: string;
 }
 
+const VM_LINKS: RecordedOnionDeviceKind<LinkRecord> = {
+  fileName: 'onion-vm-links.json',
+  listKey: 'links',
+  recordSchema: LinkRecordSchema,
+  noun: 'a VM’s onion link',
+  deviceOf,
+  torUserOf: (record) => torUserOf(record.vm),
+};
+
 /**
  * The links of VMs behind the onion device ("router: onion"). Each running VM gets a TAP device of its own,
  * on a /30 of its own, made with the onion device's rules (TCP → TransPort, DNS → DNSPort, the rest dropped
@@ -54,47 +58,9 @@ export interface OnionVmLinkReport extends OnionDeviceStatus {
  * The kernel is the truth for whether a link is up; hostd notes the ones it made in
  * `<stateDir>/onion-vm-links.json`, so a restarted hostd (or its restarted tor) opens their listeners again.
  */
-export class HostOnionVmLinks {
-  private records: LinkRecord[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly recordPath: string;
-
-  constructor(
-    private readonly options: { readonly stateDir: string; readonly tor: HostTor; readonly logger: Logger },
-  ) {
-    this.recordPath = join(options.stateDir, RECORD_FILE);
-  }
-
-  /** Forgets links that are gone (a reboot removes TAP devices); the ones still up need tor again. */
-  async open(): Promise<void> {
-    await this.exclusive(async () => {
-      this.records = await this.readRecords();
-      const kept: LinkRecord[] = [];
-      for (const record of this.records) {
-        if ((await deviceOf(record).status()).state === 'down') continue;
-        kept.push(record);
-        this.useTor(record.vm);
-      }
-      if (kept.length !== this.records.length) await this.writeRecords(kept);
-    });
-  }
-
-  /** The listeners of the links that are up: hostd's own tor opens them again at each start. */
-  async deviceListeners(): Promise<DeviceListener[]> {
-    const listeners: DeviceListener[] = [];
-    for (const record of this.records) {
-      const status = await deviceOf(record)
-        .status()
-        .catch(() => undefined);
-      if (status?.state === 'up' && status.transPort !== undefined && status.dnsPort !== undefined) {
-        listeners.push({
-          hostAddress: status.hostAddress,
-          transPort: status.transPort,
-          dnsPort: status.dnsPort,
-        });
-      }
-    }
-    return listeners;
+export class HostOnionVmLinks extends RecordedOnionDevices<LinkRecord> {
+  constructor(options: OnionDeviceHostOptions) {
+    super(VM_LINKS, options);
   }
 
   /**
@@ -105,7 +71,7 @@ export class HostOnionVmLinks {
     return this.exclusive(async () => {
       if (this.options.tor.mode.kind === 'off') throw torOffError();
       const tap = tapNameOf(vm);
-      this.useTor(vm);
+      this.useTor(torUserOf(vm));
       let control: TorControlClient | undefined;
       let device: OnionDevice | undefined;
       try {
@@ -118,7 +84,7 @@ export class HostOnionVmLinks {
         const record: LinkRecord = { vm, tap, subnet };
         device = deviceOf(record);
         const status = await device.up({ tor: control, link: 'tap' });
-        await this.writeRecords([...this.records.filter((known) => known.vm !== vm), record]);
+        await this.save([...this.records.filter((known) => known.vm !== vm), record]);
         this.options.logger.info('onion link up', {
           vm,
           tap,
@@ -133,7 +99,7 @@ export class HostOnionVmLinks {
         };
       } catch (error) {
         await device?.down(control === undefined ? {} : { tor: control }).catch(() => undefined);
-        await this.writeRecords(this.records.filter((known) => known.vm !== vm));
+        await this.save(this.records.filter((known) => known.vm !== vm));
         await this.options.tor.release(torUserOf(vm));
         throw onionServiceError(error);
       } finally {
@@ -157,7 +123,7 @@ export class HostOnionVmLinks {
       } finally {
         control?.close();
       }
-      await this.writeRecords(this.records.filter((known) => known.vm !== vm));
+      await this.save(this.records.filter((known) => known.vm !== vm));
       await this.options.tor.release(torUserOf(vm));
       this.options.logger.info('onion link down', { vm, tap });
     });
@@ -197,57 +163,6 @@ export class HostOnionVmLinks {
       `every /30 of ${ONION_VM_LINK_POOL.first}/${ONION_VM_LINK_POOL.prefixLength} is in use by VM links or host addresses`,
       'stop a VM behind the onion device, or free addresses in that range on the host',
     );
-  }
-
-  private useTor(vm: string): void {
-    try {
-      this.options.tor.acquire(torUserOf(vm));
-    } catch (error) {
-      // MULTIVERSE_TOR=off with a link left up: it carries nothing (fail closed); the VM's stop removes it.
-      this.options.logger.warn('a VM’s onion link is up but hostd has no tor for it', {
-        vm,
-        error: (error as Error).message,
-      });
-    }
-  }
-
-  private async readRecords(): Promise<LinkRecord[]> {
-    let text: string;
-    try {
-      text = await readFile(this.recordPath, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = RecordFileSchema.safeParse(json);
-    if (!parsed.success) {
-      this.options.logger.error('onion-vm-links.json is damaged; hostd does not know which links it made', {
-        path: this.recordPath,
-      });
-      return [];
-    }
-    return parsed.data.links;
-  }
-
-  private async writeRecords(records: LinkRecord[]): Promise<void> {
-    await writeFileDurably(
-      this.recordPath,
-      `${JSON.stringify({ version: 1, links: records }, null, 2)}\n`,
-      0o600,
-    );
-    this.records = records;
-  }
-
-  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(operation);
-    this.queue = result.catch(() => undefined);
-    return result;
   }
 }
 

@@ -23,21 +23,27 @@ import { prepareTemplates } from '../testing/test-templates.js';
 import { runConsoleCommand, whenShellAnswers } from '../vm-engine/console-command.js';
 import { tapNameOf } from './host-onion-vm-links.js';
 
-// A tiny TCG guest from the shipped `app-onion` template ("router: onion"), behind a link of its own to hostd's
-// onion device, on a private Tor network: from inside the guest a v3 onion service (whose target is this test's
-// loopback HTTP server) is resolved by name through tor's DNSPort and fetched through its TransPort; UDP, ICMP
-// and IPv6 go nowhere but into the drop counters; with hostd and its tor gone the rules still hold.
+// TCG guests behind links of their own to hostd's onion device ("router: onion"), on one private Tor network: a
+// tiny guest, in which a v3 onion service (whose target is this test's loopback HTTP server) is resolved by name
+// through tor's DNSPort and fetched through its TransPort, UDP, ICMP and IPv6 go nowhere but into the drop
+// counters, and with hostd and its tor gone the rules still hold; then a Debian guest from the shipped
+// `app-onion`, which configures its link from the kernel command line, fetches the page by name and sends
+// nothing that is dropped until the test's own UDP probe.
 
 const run = promisify(execFile);
 /** TEST-NET-1 (RFC 5737): an address no packet of this test may ever reach. */
 const PROBE_TARGET = '192.0.2.77';
+/** Shared with vm-templates' image tests, so the Debian image is built once per change of its recipe. */
+const imagesDir = process.env['MULTIVERSE_TEST_IMAGES_DIR'] || '/var/lib/multiverse/images';
+/** The tiny image behind the onion device: its busybox has nslookup, wget, traceroute and ping. */
+const TINY_ONION_TEMPLATE = 'app-onion-tiny';
 
 type VmInfo = VerbOutput<'vm.info'>;
 type OnionLink = NonNullable<VmInfo['onionLink']>;
 
 describe(
   'a VM attached to the onion device directly, over a private Tor network',
-  { timeout: 900_000 },
+  { timeout: 1_500_000 },
   () => {
     let root: string;
     let network: TestTorNetwork;
@@ -48,11 +54,12 @@ describe(
     let console: LibvirtStream | undefined;
     const vm = `mvtest-onion-${randomBytes(3).toString('hex')}`;
     const tap = tapNameOf(vm);
+    const debianVm = `mvtest-onion-deb-${randomBytes(3).toString('hex')}`;
 
-    const info = (): Promise<VmInfo> => hostd.mvctlJson<VmInfo>(['vm', 'info', vm]);
-    const link = async (): Promise<OnionLink> => {
-      const current = (await info()).onionLink;
-      assert.ok(current, 'the VM has an onion link');
+    const info = (name = vm): Promise<VmInfo> => hostd.mvctlJson<VmInfo>(['vm', 'info', name]);
+    const link = async (name = vm): Promise<OnionLink> => {
+      const current = (await info(name)).onionLink;
+      assert.ok(current, `${name} has an onion link`);
       return current;
     };
     /** A command line run by the guest's console shell (the test's own words, no user input). */
@@ -60,15 +67,15 @@ describe(
       assert.ok(console, 'the guest console is open');
       return runConsoleCommand(console, commandLine, { timeoutMs });
     };
-    const tablesOf = async (): Promise<string[]> => {
+    const tablesOf = async (device = tap): Promise<string[]> => {
       const { stdout } = await run('nft', ['-j', 'list', 'tables']);
       return (JSON.parse(stdout) as { nftables: { table?: { family: string; name: string } }[] }).nftables
         .flatMap((item) => (item.table === undefined ? [] : [`${item.table.family} ${item.table.name}`]))
-        .filter((table) => table.endsWith(`multiverse_onion_${tap}`))
+        .filter((table) => table.endsWith(`multiverse_onion_${device}`))
         .sort();
     };
-    const tapExists = async (): Promise<boolean> =>
-      access(`/sys/class/net/${tap}`).then(
+    const tapExists = async (device = tap): Promise<boolean> =>
+      access(`/sys/class/net/${device}`).then(
         () => true,
         () => false,
       );
@@ -86,7 +93,15 @@ describe(
       hostd = new HostdProcess({
         root,
         env: {
-          MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, []),
+          MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, [
+            {
+              name: TINY_ONION_TEMPLATE,
+              privateSize: '256MiB',
+              volatileSize: '256MiB',
+              router: 'onion',
+            },
+          ]),
+          MULTIVERSE_IMAGES_DIR: imagesDir,
           MULTIVERSE_DISPOSABLE_POOL: 'none',
           MULTIVERSE_TOR: 'own',
           MULTIVERSE_TORRC_EXTRA: extra,
@@ -99,14 +114,16 @@ describe(
     after(async () => {
       console?.destroy();
       if (client !== undefined) {
-        await removeDomains(client, [vm, `fb-${vm}`, `${vm}-copy`]);
+        await removeDomains(client, [vm, `fb-${vm}`, `${vm}-copy`, debianVm, `fb-${debianVm}`]);
         await client.close();
       }
       await hostd?.stop();
-      // What a failed run may leave: the link and its tables (both named after this test's VM).
-      if (await tapExists()) await run('ip', ['link', 'delete', tap]).catch(() => undefined);
-      for (const family of ['netdev', 'ip']) {
-        await run('nft', ['delete', 'table', family, `multiverse_onion_${tap}`]).catch(() => undefined);
+      // What a failed run may leave: the links and their tables (named after this test's VMs).
+      for (const device of [tap, tapNameOf(debianVm)]) {
+        if (await tapExists(device)) await run('ip', ['link', 'delete', device]).catch(() => undefined);
+        for (const family of ['netdev', 'ip']) {
+          await run('nft', ['delete', 'table', family, `multiverse_onion_${device}`]).catch(() => undefined);
+        }
       }
       await network?.stop();
       await web?.close();
@@ -114,7 +131,14 @@ describe(
     });
 
     it('refuses "onion" as a VM name, since it names the onion device where a router is expected', async () => {
-      const refused = await hostd.mvctl(['vm', 'create', 'onion', '--template', 'app-onion', '--json']);
+      const refused = await hostd.mvctl([
+        'vm',
+        'create',
+        'onion',
+        '--template',
+        TINY_ONION_TEMPLATE,
+        '--json',
+      ]);
       assert.equal(refused.code, 2, refused.stdout);
       const error = (JSON.parse(refused.stdout) as { error: { code: string; message: string } }).error;
       assert.equal(error.code, 'INPUT_INVALID');
@@ -122,7 +146,7 @@ describe(
     });
 
     it('starts the VM on a link of its own, filtered before the guest runs, and needs no libvirt network', async () => {
-      await hostd.mvctlJson(['vm', 'create', vm, '--template', 'app-onion']);
+      await hostd.mvctlJson(['vm', 'create', vm, '--template', TINY_ONION_TEMPLATE]);
       const created = await info();
       assert.equal(created.router, 'onion');
       assert.deepEqual(created.interfaces, []);
@@ -347,6 +371,97 @@ describe(
         .replace(`<name>${vm}</name>`, `<name>${vm}-copy</name>`);
       await assert.rejects(client.domainCreateXml(copy), /managed='no' but specified dev doesn't exist/);
       await hostd.mvctlJson(['vm', 'delete', vm]);
+    });
+
+    it('gives a Debian guest from the shipped app-onion its link from the command line; it fetches the onion page by name', async () => {
+      const built = await hostd.mvctl(['image', 'build', 'debian', '--json']);
+      assert.equal(built.code, 0, `${built.stdout}${built.stderr}`);
+      await hostd.mvctlJson(['vm', 'create', debianVm, '--template', 'app-onion']);
+      const started = await hostd.mvctl(['vm', 'start', debianVm]);
+      assert.equal(started.code, 0, `${started.stdout}${started.stderr}\n${hostd.log}`);
+      const running = await info(debianVm);
+      assert.match(running.image, /^debian@/);
+      const onionLink = await link(debianVm);
+      const hostAddress = onionLink.hostAddress.replace(/\./g, '\\.');
+      const peerAddress = onionLink.peerAddress.replace(/\./g, '\\.');
+
+      const debianConsole = await client.domainOpenConsole(await client.domainLookupByName(debianVm), {
+        flags: 1,
+      });
+      try {
+        const inDebian = (commandLine: string, timeoutMs = 120_000) =>
+          runConsoleCommand(debianConsole, commandLine, { timeoutMs });
+        // networkd configures the link in the background of the boot: wait (bounded) until it says routable.
+        // (networkctl needs D-Bus, which minbase has not; networkd's state files and /proc say the same.)
+        const configured = await whenShellAnswers(
+          debianConsole,
+          'for i in $(seq 60); do grep -qs OPER_STATE=routable /run/systemd/netif/links/* && break; sleep 1; done; ' +
+            'grep -h -E "^(ADMIN|OPER)_STATE=" /run/systemd/netif/links/*; echo "addresses: $(hostname -I)"; ' +
+            'grep -E "^[^[:space:]]+[[:space:]]+00000000" /proc/net/route; ' +
+            'cat /etc/resolv.conf; hostname; cat /etc/machine-id; ' +
+            'echo "failed units: $(systemctl --failed --no-legend --plain | wc -l)"; ' +
+            'echo "ipv6 off: $(cat /proc/sys/net/ipv6/conf/all/disable_ipv6) inet6: $(wc -l < /proc/net/if_inet6)"; ' +
+            "echo \"network tools: $(dpkg-query -W -f='${Status} ${Package}\\n' isc-dhcp-client dhcpcd-base ifupdown " +
+            "network-manager systemd-resolved systemd-timesyncd 2>/dev/null | grep -c ' installed ')\"",
+          { attempts: 5, attemptTimeoutMs: 90_000 },
+        );
+        assert.equal(configured.exitCode, 0, configured.output);
+        assert.match(configured.output, /^ADMIN_STATE=configured\s*$/m, configured.output);
+        assert.match(configured.output, /^OPER_STATE=routable\s*$/m, configured.output);
+        assert.match(configured.output, new RegExp(`^addresses: ${peerAddress}\\s*$`, 'm'));
+        // /proc/net/route: the default route (destination 0) via the host side, in the kernel's byte order.
+        const gatewayHex = onionLink.hostAddress
+          .split('.')
+          .reverse()
+          .map((octet) => Number(octet).toString(16).padStart(2, '0'))
+          .join('')
+          .toUpperCase();
+        assert.match(configured.output, new RegExp(`^\\S+\\s+00000000\\s+${gatewayHex}\\s`, 'm'));
+        assert.match(configured.output, new RegExp(`^nameserver ${hostAddress}\\s*$`, 'm'));
+        // The hostname is the VM's and the machine-id is made up at this boot, as in every Debian VM.
+        assert.match(configured.output, new RegExp(`^${debianVm}\\s*$`, 'm'));
+        assert.match(configured.output, /^[0-9a-f]{32}\s*$/m);
+        assert.match(configured.output, /ipv6 off: 1 inet6: 0/);
+        assert.match(configured.output, /^failed units: 0\s*$/m, 'multiverse-ipv4 and networkd ran cleanly');
+        assert.match(configured.output, /^network tools: 0\s*$/m, 'no DHCP client, resolver or time daemon');
+        // Through the whole boot the guest sent nothing the link dropped: no DHCP, no NTP, no IPv6 at all.
+        const booted = await link(debianVm);
+        assert.deepEqual(
+          [booted.dropped.udp.packets, booted.dropped.ipv6.packets, booted.dropped.icmp.packets],
+          [0, 0, 0],
+          JSON.stringify(booted.dropped),
+        );
+
+        // glibc asks the nameserver in /etc/resolv.conf (tor's DNSPort) for the A record; bash's /dev/tcp
+        // connects to the mapped address, which the TransPort takes to the onion service. Minbase has no wget.
+        const resolved = await inDebian(`getent ahostsv4 ${service.onionAddress}`);
+        assert.equal(resolved.exitCode, 0, resolved.output);
+        const mapped = /^(10\.\d+\.\d+\.\d+)\s+STREAM/m.exec(resolved.output)?.[1];
+        assert.ok(mapped && Number(mapped.split('.')[1]) >= 192, `a mapped address: ${resolved.output}`);
+        const request = `exec 3<>/dev/tcp/$0/80 && printf "GET / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n" "$1" >&3 && cat <&3`;
+        const served = web.requests();
+        const fetched = await inDebian(
+          `i=0; until timeout 40 bash -c '${request}' ${mapped} ${service.onionAddress} > /tmp/page && ` +
+            `grep -q 'hello from' /tmp/page; do i=$((i+1)); [ $i -ge 10 ] && break; sleep 3; done; cat /tmp/page`,
+          600_000,
+        );
+        assert.ok(fetched.output.includes(web.body.trim()), `the page: ${fetched.output}`);
+        assert.ok(web.requests() > served);
+
+        // A UDP datagram to anywhere but the DNSPort goes nowhere and is counted.
+        const probed = await inDebian(
+          `echo probe > /dev/udp/${PROBE_TARGET}/9; echo probe > /dev/udp/${PROBE_TARGET}/123; true`,
+        );
+        assert.equal(probed.exitCode, 0, probed.output);
+        const afterProbe = await link(debianVm);
+        assert.ok(afterProbe.dropped.udp.packets >= 2, JSON.stringify(afterProbe.dropped));
+      } finally {
+        debianConsole.destroy();
+      }
+      await hostd.mvctlJson(['vm', 'kill', debianVm]);
+      assert.equal(await tapExists(tapNameOf(debianVm)), false);
+      assert.deepEqual(await tablesOf(tapNameOf(debianVm)), []);
+      await hostd.mvctlJson(['vm', 'delete', debianVm]);
     });
   },
 );

@@ -14,9 +14,11 @@ export interface TinyTemplateSpec {
   readonly readyTimeout?: string;
   /** Its volumes LUKS-encrypted with a key in the vault. */
   readonly encrypted?: boolean;
+  /** `onion`: behind the host's onion device (a link of its own); default `none` (offline). */
+  readonly router?: 'none' | 'onion';
 }
 
-/** A kernel-boot template on the tiny image, offline, 1 vCPU and 256 MiB. */
+/** A kernel-boot template on the tiny image, 1 vCPU and 256 MiB, offline unless `router` says otherwise. */
 export function tinyTemplateYaml(spec: TinyTemplateSpec): string {
   const disks = [
     ...(spec.rootSize === undefined ? [] : [`  root: ${spec.rootSize}`]),
@@ -33,7 +35,7 @@ export function tinyTemplateYaml(spec: TinyTemplateSpec): string {
     'memory: 256MiB',
     'pinning: shared',
     ...(disks.length === 0 ? [] : ['disks:', ...disks]),
-    'router: none',
+    `router: ${spec.router ?? 'none'}`,
     'autostart: false',
     `ephemeral: ${spec.ephemeral ?? false}`,
     `readyTimeout: ${spec.readyTimeout ?? '60s'}`,
