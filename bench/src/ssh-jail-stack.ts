@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callHostd } from '@multiverse/hostd';
 
 // The two servers the bench compares, each started by the bench on a loopback port of its own: a real
 // hostd (libvirt's test driver) with its SSH jail, and OpenSSH's sshd with its own config and host key.
@@ -26,36 +26,6 @@ function tcpAnswers(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
-  });
-}
-
-/** Calls one verb of hostd's API on its unix socket, as mvctl does. */
-export function callHostd(
-  socketPath: string,
-  verb: string,
-  input: Record<string, unknown>,
-): Promise<unknown> {
-  const body = JSON.stringify(input);
-  return new Promise((resolve, reject) => {
-    const call = request(
-      {
-        socketPath,
-        path: `/v1/${verb}`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => {
-          const parsed = JSON.parse(text) as { result?: unknown; error?: { code: string; message: string } };
-          if (response.statusCode === 200) resolve(parsed.result);
-          else reject(new Error(`${verb}: ${parsed.error?.code}: ${parsed.error?.message}`));
-        });
-      },
-    );
-    call.on('error', reject);
-    call.end(body);
   });
 }
 
