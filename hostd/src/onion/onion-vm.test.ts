@@ -401,6 +401,7 @@ describe(
             'cat /etc/resolv.conf; hostname; cat /etc/machine-id; ' +
             'echo "failed units: $(systemctl --failed --no-legend --plain | wc -l)"; ' +
             'echo "ipv6 off: $(cat /proc/sys/net/ipv6/conf/all/disable_ipv6) inet6: $(wc -l < /proc/net/if_inet6)"; ' +
+            'echo "dpkg knows systemd: $(dpkg-query -W -f=\'${Status}\' systemd)"; ' +
             "echo \"network tools: $(dpkg-query -W -f='${Status} ${Package}\\n' isc-dhcp-client dhcpcd-base ifupdown " +
             "network-manager systemd-resolved systemd-timesyncd 2>/dev/null | grep -c ' installed ')\"",
           { attempts: 5, attemptTimeoutMs: 90_000 },
@@ -423,6 +424,8 @@ describe(
         assert.match(configured.output, /^[0-9a-f]{32}\s*$/m);
         assert.match(configured.output, /ipv6 off: 1 inet6: 0/);
         assert.match(configured.output, /^failed units: 0\s*$/m, 'multiverse-ipv4 and networkd ran cleanly');
+        // (dpkg-query answers for an installed package, so a count of 0 below is not a failed query.)
+        assert.match(configured.output, /^dpkg knows systemd: install ok installed\s*$/m);
         assert.match(configured.output, /^network tools: 0\s*$/m, 'no DHCP client, resolver or time daemon');
         // Through the whole boot the guest sent nothing the link dropped: no DHCP, no NTP, no IPv6 at all.
         const booted = await link(debianVm);
