@@ -4,7 +4,6 @@
 // `cli/` modules) load while the prompt is already on screen: keys typed meanwhile wait for them.
 // The light `interpreter` entry of jail-shell keeps the server's native modules (ssh2, SQLite, node-pty)
 // out of every session.
-// eslint-disable-next-line no-restricted-imports -- a declared second entry of the package, not a deep path
 import { runInterpreterProcess } from '@multiverse/jail-shell/interpreter';
 
 await runInterpreterProcess({
