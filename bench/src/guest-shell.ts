@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { ConsoleLineSplitter } from '@multiverse/vm-templates';
+import { ConsoleTimeoutError, GuestConsole } from '@multiverse/vm-templates/testing';
 
 /** A command in a guest's console shell did not finish, or failed: `code` says which. */
 export class GuestShellError extends Error {
@@ -19,14 +18,11 @@ export interface GuestShellOutput {
   readonly exitCode: number;
 }
 
-// eslint-disable-next-line no-control-regex
-const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-_]/g;
-
 /**
  * Types `command` into the root shell on a tiny guest's serial console and collects what it prints until it
- * ends. The output is framed by marker lines carrying a random tag, printed by the guest's own `echo`: the
- * terminal's echo of the typed line never equals a marker (it shows `$?`, the guest prints the status).
- * The command is the bench's own text, one line, trusted.
+ * ends, with vm-templates' console reader (the output framed by marker lines the guest's own `echo` prints);
+ * the reader lets go of the console after, so the next command or hostd can use it. The command is the
+ * bench's own text, one line, trusted.
  */
 export function runInGuestShell(
   console: Duplex,
@@ -34,58 +30,17 @@ export function runInGuestShell(
   timeoutMs: number,
 ): Promise<GuestShellOutput> {
   if (/[\r\n]/.test(command)) throw new RangeError('a guest shell command must be one line');
-  const tag = randomBytes(6).toString('hex');
-  const begin = `mvbench-begin-${tag}`;
-  const end = new RegExp(`^mvbench-end-${tag}-(\\d{1,3})$`);
-  const splitter = new ConsoleLineSplitter();
-  const lines: string[] = [];
-  let inside = false;
-  return new Promise((resolve, reject) => {
-    const finish = (outcome: () => void) => {
-      clearTimeout(timer);
-      console.off('data', onData);
-      console.off('close', onClosed);
-      console.off('end', onClosed);
-      outcome();
-    };
-    const onData = (chunk: Buffer) => {
-      for (const raw of splitter.push(chunk)) {
-        const line = raw.replace(TERMINAL_ESCAPES, '');
-        if (!inside) {
-          inside = line === begin;
-          continue;
-        }
-        const ended = end.exec(line);
-        if (ended !== null) {
-          finish(() => resolve({ lines, exitCode: Number(ended[1]) }));
-          return;
-        }
-        lines.push(line);
-      }
-    };
-    const onClosed = () =>
-      finish(() =>
-        reject(
-          new GuestShellError('BENCH_GUEST_SHELL_CLOSED', `the console closed while running: ${command}`),
-        ),
+  const reader = new GuestConsole(console);
+  return reader
+    .runCommand(command, timeoutMs)
+    .catch((error: unknown) => {
+      if (!(error instanceof ConsoleTimeoutError)) throw error;
+      throw new GuestShellError(
+        error.reason === 'closed' ? 'BENCH_GUEST_SHELL_CLOSED' : 'BENCH_GUEST_SHELL_TIMEOUT',
+        error.message,
       );
-    const timer = setTimeout(
-      () =>
-        finish(() =>
-          reject(
-            new GuestShellError(
-              'BENCH_GUEST_SHELL_TIMEOUT',
-              `no end of "${command}" within ${timeoutMs / 1000} s; ${inside ? 'it printed' : 'the shell did not start it'}: ${lines.slice(-5).join(' | ')}`,
-            ),
-          ),
-        ),
-      timeoutMs,
-    );
-    console.on('data', onData);
-    console.once('close', onClosed);
-    console.once('end', onClosed);
-    console.write(`echo ${begin}; ${command}; echo mvbench-end-${tag}-$?\n`);
-  });
+    })
+    .finally(() => reader.detach());
 }
 
 /** As `runInGuestShell`, and the command must exit 0; returns its lines. */

@@ -1,9 +1,31 @@
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ConsoleLineSplitter } from '../serial-protocol.js';
 
 /** A console wait found nothing within its bound, or the stream ended first; the message quotes the output. */
 export class ConsoleTimeoutError extends Error {
   override readonly name = 'ConsoleTimeoutError';
+
+  constructor(
+    /** `timeout`: the bound passed; `closed`: the stream can bring no more output (or the reader was detached). */
+    readonly reason: 'timeout' | 'closed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a shell command typed on the console printed (stdout and stderr: one terminal), and its exit status. */
+export interface ConsoleCommandResult {
+  readonly lines: readonly string[];
+  readonly exitCode: number;
+}
+
+// eslint-disable-next-line no-control-regex -- terminal control sequences are what is removed
+const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-_]/g;
+
+function withoutTerminalEscapes(line: string): string {
+  return line.replace(TERMINAL_ESCAPES, '');
 }
 
 /**
@@ -17,19 +39,29 @@ export class GuestConsole {
   private cursor = 0;
   private readonly listeners = new Set<() => void>();
   private closedReason: string | undefined;
+  private readonly onData = (chunk: Buffer): void => {
+    this.lines.push(...this.splitter.push(chunk));
+    this.wake();
+  };
+  private readonly onEnd = (): void => this.close('the console stream ended');
+  private readonly onClose = (): void => this.close('the console stream closed');
+  private readonly onError = (error: Error): void =>
+    this.close(`the console stream failed: ${error.message}`);
 
   constructor(private readonly stream: Duplex) {
-    stream.on('data', (chunk: Buffer) => {
-      this.lines.push(...this.splitter.push(chunk));
-      this.wake();
-    });
-    const close = (reason: string): void => {
-      this.closedReason ??= reason;
-      this.wake();
-    };
-    stream.once('end', () => close('the console stream ended'));
-    stream.once('close', () => close('the console stream closed'));
-    stream.once('error', (error: Error) => close(`the console stream failed: ${error.message}`));
+    stream.on('data', this.onData);
+    stream.once('end', this.onEnd);
+    stream.once('close', this.onClose);
+    stream.once('error', this.onError);
+  }
+
+  /** Stops reading the stream, which stays open for another reader; waits still pending fail. */
+  detach(): void {
+    this.stream.off('data', this.onData);
+    this.stream.off('end', this.onEnd);
+    this.stream.off('close', this.onClose);
+    this.stream.off('error', this.onError);
+    this.close('the console reader was detached');
   }
 
   /** The last lines received, for diagnostics. */
@@ -68,29 +100,38 @@ export class GuestConsole {
   }
 
   /**
-   * Types a shell command and returns the line it prints between two markers, so the echo of the
-   * command itself (the tty echoes what is typed) is never mistaken for its output.
+   * Types a one-line shell command framed by two marker lines the guest's shell prints, so the terminal's echo
+   * of what is typed is never taken for output. Returns the lines between the markers (terminal escapes
+   * removed) and the command's exit status; each of the two waits (start, end) has `timeoutMs`.
    */
-  async run(command: string, timeoutMs: number): Promise<string> {
-    const marker = `mv${Math.random().toString(36).slice(2, 10)}`;
+  async runCommand(command: string, timeoutMs: number): Promise<ConsoleCommandResult> {
+    if (/[\r\n]/.test(command)) throw new RangeError('a console shell command must be one line');
+    const marker = `mv${randomBytes(6).toString('hex')}`;
+    const end = new RegExp(`^${marker}-end ([0-9]{1,3})$`);
     await this.send(`echo ${marker}-begin; ${command}; echo ${marker}-end $?\n`);
     await this.waitForLine(`start of output of ${JSON.stringify(command)}`, timeoutMs, (line) =>
-      line === `${marker}-begin` ? true : undefined,
+      withoutTerminalEscapes(line) === `${marker}-begin` ? true : undefined,
     );
     const firstOutputLine = this.cursor;
-    const status = await this.waitForLine(
+    const exitCode = await this.waitForLine(
       `end of output of ${JSON.stringify(command)}`,
       timeoutMs,
       (line) => {
-        const end = new RegExp(`^${marker}-end ([0-9]+)$`).exec(line);
-        return end === null ? undefined : Number(end[1]);
+        const ended = end.exec(withoutTerminalEscapes(line));
+        return ended === null ? undefined : Number(ended[1]);
       },
     );
-    const output = this.lines.slice(firstOutputLine, this.cursor - 1);
-    if (status !== 0) {
-      throw new Error(`${JSON.stringify(command)} exited with ${status}; output:\n${output.join('\n')}`);
+    const lines = this.lines.slice(firstOutputLine, this.cursor - 1).map(withoutTerminalEscapes);
+    return { lines, exitCode };
+  }
+
+  /** As `runCommand`, and the command must exit 0; returns its output. */
+  async run(command: string, timeoutMs: number): Promise<string> {
+    const { lines, exitCode } = await this.runCommand(command, timeoutMs);
+    if (exitCode !== 0) {
+      throw new Error(`${JSON.stringify(command)} exited with ${exitCode}; output:\n${lines.join('\n')}`);
     }
-    return output.join('\n');
+    return lines.join('\n');
   }
 
   async send(text: string): Promise<void> {
@@ -110,9 +151,11 @@ export class GuestConsole {
         clearTimeout(timer);
         this.listeners.delete(check);
       };
-      const fail = (why: string): void => {
+      const fail = (reason: ConsoleTimeoutError['reason'], why: string): void => {
         settle();
-        reject(new ConsoleTimeoutError(`no ${description} ${why}; last console output:\n${this.tail()}`));
+        reject(
+          new ConsoleTimeoutError(reason, `no ${description} ${why}; last console output:\n${this.tail()}`),
+        );
       };
       const check = (): void => {
         const result = attempt();
@@ -120,10 +163,10 @@ export class GuestConsole {
           settle();
           resolve(result.found);
         } else if (this.closedReason !== undefined) {
-          fail(`(${this.closedReason})`);
+          fail('closed', `(${this.closedReason})`);
         }
       };
-      const timer = setTimeout(() => fail(`within ${Date.now() - started} ms`), timeoutMs);
+      const timer = setTimeout(() => fail('timeout', `within ${Date.now() - started} ms`), timeoutMs);
       this.listeners.add(check);
       check();
     });
@@ -131,5 +174,10 @@ export class GuestConsole {
 
   private wake(): void {
     for (const listener of [...this.listeners]) listener();
+  }
+
+  private close(reason: string): void {
+    this.closedReason ??= reason;
+    this.wake();
   }
 }
