@@ -484,8 +484,18 @@ export class DiskStore {
           `checkpoint ${checkpointId} of VM ${layout.vm} is pinned. Unpin it first.`,
         );
       }
-      if (liveMerge === undefined) await mergeAwayCheckpoint(ctx, manifest, checkpointId);
-      else await liveDeleteCheckpoint(ctx, manifest, checkpointId, liveMerge);
+      if (liveMerge === undefined) {
+        await mergeAwayCheckpoint(ctx, manifest, checkpointId);
+        return;
+      }
+      // Settling a live delete's alias rewrites a header, which for LUKS layers needs key options not wired there.
+      if ((manifest.encryption ?? null) !== null) {
+        throw new DiskError(
+          'DISK_IN_USE',
+          `VM ${layout.vm} is encrypted and running; hostd deletes checkpoints of encrypted VMs only while they are stopped. Stop it, then retry.`,
+        );
+      }
+      await liveDeleteCheckpoint(ctx, manifest, checkpointId, liveMerge);
     });
   }
 

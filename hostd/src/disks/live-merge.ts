@@ -177,7 +177,7 @@ async function finishLiveDelete(
     await ctx.reached('live-delete:manifest-written');
   }
   if (intent.child === null) {
-    await removeFileDurably(ctx.layout.layer(intent.layer));
+    await removeWithAliases(ctx, intent.layer);
     await ctx.reached('live-delete:layer-removed');
   }
   await clearJournal(ctx.layout.journal);
@@ -262,6 +262,22 @@ async function setLayerModes(ctx: ChainContext, intent: LiveDeleteIntent, mode: 
 async function setMode(path: string, mode: number): Promise<void> {
   await chmod(path, mode);
   await fsyncPath(path);
+}
+
+/**
+ * Removes a layer nothing reads any more, with the alias an earlier live delete may have left for its file (the
+ * layer was then that delete's child); the alias goes first, so a crash never leaves it alone. Idempotent.
+ */
+async function removeWithAliases(ctx: ChainContext, layer: string): Promise<void> {
+  const path = ctx.layout.layer(layer);
+  const inode = (await stat(path).catch(() => null))?.ino;
+  if (inode === undefined) return;
+  for (const entry of await readdir(ctx.layout.privateDir)) {
+    const other = `${ctx.layout.privateDir}/${entry}`;
+    if (other === path || !entry.endsWith('.qcow2')) continue;
+    if ((await stat(other).catch(() => null))?.ino === inode) await removeFileDurably(other);
+  }
+  await removeFileDurably(path);
 }
 
 /** Makes `name` another name of `file`'s inode, replacing what `name` was (atomically); idempotent. */

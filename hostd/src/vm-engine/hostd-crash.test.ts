@@ -1,11 +1,13 @@
 // hostd itself SIGKILLed at every durable step of `vm checkpoint`, `vm revert` and `vm checkpoint-delete`, of a
 // stopped VM and of a running one, then restarted on the same state directory. After each restart: the operation
-// happened wholly or not at all (`vm checkpoints` and the files on disk agree with one of the two), the private
-// directory holds exactly the manifest's layers, a running VM's QEMU writes to the layer the manifest names, and
+// happened wholly or not at all (`vm checkpoints` and the files on disk agree with one of the two; a live delete,
+// which only goes forward, is finished), the private directory holds exactly the manifest's layers (plus a live
+// delete's aliases while the VM runs), a running VM's QEMU writes to the layer the manifest names, and
 // every checkpoint and the top read back the label written before; each phase ends with the VM booted to READY
 // reading its label through the serial console. Steps come from hostd's test-only pause
 // (MULTIVERSE_DISKS_PAUSE_AT, disks/crash-test-pause.ts); each phase ends with a traced, uninterrupted run whose
-// steps must be exactly the ones the phase killed at, so a new step cannot go untested.
+// steps must be exactly the ones the phase killed at (the running revert: its engine steps), so a new step cannot
+// go untested. Last, the issue's scenario: A, B, C checkpointed with markers on a running VM, B deleted live.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -61,12 +63,7 @@ const STOPPED_REVERT = [
   'revert:journal-cleared#1',
 ];
 /** Each of these costs a boot: the disk steps between are killed at in the stopped phase. */
-const RUNNING_REVERT = [
-  'vm-revert:running-vm-cut-off#1',
-  'revert:journal-written#1',
-  'revert:manifest-written#1',
-  'vm-revert:reverted-before-restart#1',
-];
+const RUNNING_REVERT = ['vm-revert:running-vm-cut-off#1', 'vm-revert:reverted-before-restart#1'];
 /** The steps a full running revert walks: the disk steps killed at in the stopped phase are not repeated. */
 const RUNNING_REVERT_TRACE = [
   'vm-revert:running-vm-cut-off#1',
@@ -622,6 +619,28 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
     await assertConsistent();
     await finishedTask(['vm', 'revert', VM, a]);
     assert.equal(await guestLabel(), 'dataA001');
+    assert.deepEqual(await hostd.mvctlJson(['vm', 'kill', VM]), { name: VM });
+  });
+  it('running VM: after a live commit leaves an alias, deleting the newest checkpoint live (pull) removes both names', async () => {
+    if ((await vmState()) !== 'running') await startVm();
+    const checkpointWith = async (label: string) => {
+      await guest(
+        `printf %s ${label} | dd of=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 conv=notrunc,fsync status=none`,
+      );
+      return ((await finishedTask(['vm', 'checkpoint', VM, '-m', label])).result as { id: string }).id;
+    };
+    const a = await checkpointWith('pullA001');
+    const b = await checkpointWith('pullB002');
+    const c = await checkpointWith('pullC003');
+    topLabel = await writeGuestLabel('pullT');
+    await finishedTask(['vm', 'checkpoint-delete', VM, b]);
+    // c's file is now b's (an alias the top's header names); the pull below switches the top to a.
+    await finishedTask(['vm', 'checkpoint-delete', VM, c]);
+    const chain = await assertConsistent();
+    assert.deepEqual(chain.ids.slice(-1), [a], 'no alias is left and a is the newest checkpoint');
+    assert.equal(await guestLabel(), topLabel);
+    await finishedTask(['vm', 'revert', VM, a]);
+    assert.equal(await guestLabel(), 'pullA001');
     assert.deepEqual(await hostd.mvctlJson(['vm', 'kill', VM]), { name: VM });
   });
 });
