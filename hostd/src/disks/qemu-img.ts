@@ -1,5 +1,6 @@
 import { execFile, type ExecFileException } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { DiskError } from './errors.js';
 
@@ -35,6 +36,7 @@ const LUKS_ITER_TIME_MS = 100;
 const KEY_SECRET_ID = 'mv-disk-key';
 const CPU_TIMING_FAILURE = 'Unable to get accurate CPU usage';
 const MAX_ENCRYPTED_CREATE_ATTEMPTS = 10;
+const ENCRYPTED_CREATE_BACKOFF_MS = 50;
 
 export interface CheckResult {
   corruptions: number;
@@ -129,6 +131,8 @@ export class QemuImg {
       } catch (error) {
         const timing = error instanceof DiskError && error.message.includes(CPU_TIMING_FAILURE);
         if (!timing || attempt === MAX_ENCRYPTED_CREATE_ATTEMPTS) throw error;
+        // Failures come in runs while the machine is busy: later tries wait a little longer each.
+        await sleep(ENCRYPTED_CREATE_BACKOFF_MS * attempt);
       }
     }
   }

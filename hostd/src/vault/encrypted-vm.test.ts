@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { TaskRecord } from '../tasks/index.js';
-import { HostdProcess } from '../testing/hostd-process.js';
+import { HostdProcess, eventually } from '../testing/hostd-process.js';
 import { removeDomains } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
 import { runConsoleCommand } from '../vm-engine/console-command.js';
@@ -116,23 +116,39 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     return result.stderr;
   }
 
+  let hostdEnv: NodeJS.ProcessEnv;
+
+  async function unsealWithTestShares(): Promise<void> {
+    for (const share of ['share-1-1-alice.txt', 'share-1-2-bob.txt']) {
+      const unseal = await hostd.mvctl(['vault', 'unseal', join('shares', share)], { cwd: root });
+      assert.equal(unseal.code, 0, unseal.stderr);
+    }
+  }
+
+  /** hostd stopped (SIGTERM) and started again on the same state, with `extraEnv`; the vault is sealed then. */
+  async function restartHostd(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    await hostd.stop();
+    hostd = new HostdProcess({ root, env: { ...hostdEnv, ...extraEnv } });
+    await hostd.start();
+  }
+
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mv-encrypted-vm-'));
     await chmod(root, 0o711);
     client = await LibvirtClient.connect('qemu:///system');
-    hostd = new HostdProcess({
-      root,
-      env: {
-        MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, [
-          { name: 'enc-tiny', privateSize: '64MiB', volatileSize: '32MiB', encrypted: true },
-          { name: 'plain-tiny', privateSize: '32MiB', volatileSize: '16MiB' },
-          { name: 'enc-eph', privateSize: '16MiB', ephemeral: true, encrypted: true },
-        ]),
-        MULTIVERSE_DISPOSABLE_POOL: 'none',
-        MULTIVERSE_VAULT_AUTOSEAL_S: '0',
-        MULTIVERSE_IMAGES_DIR: imagesDir,
-      },
-    });
+    // Domains a killed earlier run left would make every create here fail.
+    await removeDomains(client, [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM, DEBIAN_VM, EPHEMERAL_VM]);
+    hostdEnv = {
+      MULTIVERSE_TEMPLATES_DIR: await prepareTemplates(root, [
+        { name: 'enc-tiny', privateSize: '64MiB', volatileSize: '32MiB', encrypted: true },
+        { name: 'plain-tiny', privateSize: '32MiB', volatileSize: '16MiB' },
+        { name: 'enc-eph', privateSize: '16MiB', ephemeral: true, encrypted: true },
+      ]),
+      MULTIVERSE_DISPOSABLE_POOL: 'none',
+      MULTIVERSE_VAULT_AUTOSEAL_S: '0',
+      MULTIVERSE_IMAGES_DIR: imagesDir,
+    };
+    hostd = new HostdProcess({ root, env: hostdEnv });
     await hostd.start();
   });
 
@@ -242,6 +258,63 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     await finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER, 'the marker survives the merge');
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+  });
+
+  it('switches QEMU to the encrypted top a live checkpoint made before hostd was killed, and keeps the checkpoint true', async () => {
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    assert.equal(await readMarker(), FIRST_MARKER);
+    await restartHostd({ MULTIVERSE_DISKS_PAUSE_AT: 'vm-checkpoint:encrypted-top-made#1' });
+    await unsealWithTestShares();
+    // Killed after hostd made the new encrypted top and before QEMU was switched to it: the disk store finishes
+    // the checkpoint at recovery (its top exists), while QEMU still writes the layer below.
+    const cutOff = hostd.mvctl(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'cut off', '--json']);
+    await eventually('hostd to pause with the new top made', () =>
+      Promise.resolve(
+        hostd.log.includes('MULTIVERSE_DISKS_PAUSED vm-checkpoint:encrypted-top-made#1') ? true : undefined,
+      ),
+    );
+    assert.equal(await hostd.stop('SIGKILL'), null);
+    assert.notEqual((await cutOff).code, 0);
+
+    await restartHostd();
+    await unsealWithTestShares();
+    const after = (await finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'after'])).result as {
+      id: string;
+    };
+    const { checkpoints } = await hostd.mvctlJson<{ checkpoints: { id: string; message: string }[] }>([
+      'vm',
+      'checkpoints',
+      ENCRYPTED_VM,
+    ]);
+    assert.deepEqual(
+      checkpoints.map((checkpoint) => checkpoint.message),
+      ['cut off', 'after'],
+    );
+    assert.equal(checkpoints[1]?.id, after.id);
+    const manifest = JSON.parse(await readFile(join(vmDirectory(ENCRYPTED_VM), 'disks.json'), 'utf8')) as {
+      private: { top: string };
+    };
+    const liveXml = await client.domainGetXmlDesc(await client.domainLookupByName(ENCRYPTED_VM));
+    assert.ok(liveXml.includes(`${manifest.private.top}.qcow2`), 'QEMU writes the layer the manifest names');
+    assert.match(hostd.log, /switched a running VM to the top layer its cut-off checkpoint recorded/);
+
+    await writeMarker(PRIVATE_DEVICE, SECOND_MARKER);
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+    await finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
+    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    assert.equal(await readMarker(), FIRST_MARKER, 'the cut-off checkpoint holds what was written before it');
+    await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
+    // The revert dropped the later checkpoint; the one left is merged away for the tests after this one.
+    const left = await hostd.mvctlJson<{ checkpoints: { id: string }[] }>([
+      'vm',
+      'checkpoints',
+      ENCRYPTED_VM,
+    ]);
+    assert.deepEqual(
+      left.checkpoints.map((checkpoint) => checkpoint.id),
+      [checkpoints[0]?.id],
+    );
+    await finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
   });
 
   it('while sealed: refuses to start, checkpoint or delete encrypted VMs; plain VMs and the list work', async () => {

@@ -31,8 +31,27 @@ export class StopReconciler {
       } catch {
         continue; // undefined meanwhile: nothing left to clean
       }
-      if (!active) await this.cleanUp(vm.domain.name, 'found stopped');
-      else await this.resumeLiveMerge(vm.domain.name);
+      if (!active) {
+        await this.cleanUp(vm.domain.name, 'found stopped');
+      } else {
+        await this.switchToRecordedTop(vm.domain.name);
+        await this.resumeLiveMerge(vm.domain.name);
+      }
+    }
+  }
+
+  /** A live checkpoint cut off before QEMU took its new top (see VmEngine.switchToRecordedTop) is finished now. */
+  private async switchToRecordedTop(name: string): Promise<void> {
+    try {
+      await this.engine.switchToRecordedTop(name);
+    } catch (error) {
+      this.logger.warn(
+        'switching a running VM to its recorded top layer failed; the next reconnect retries',
+        {
+          vm: name,
+          error: error instanceof Error ? error.message : String(error),
+        },
+      );
     }
   }
 

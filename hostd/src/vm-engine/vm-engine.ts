@@ -1123,8 +1123,12 @@ export class VmEngine {
       const client = requireLibvirt(this.options.host);
       let vm = await this.requireCheckpointable(name);
       const running = await this.isActive(client, vm.domain);
-      // A live delete a killed hostd left to QEMU is finished first (also done when hostd connects).
-      if (running) await this.resumeLiveMerge(name);
+      // What a killed hostd left half-done on a running VM is finished first (also done when hostd connects):
+      // a checkpoint QEMU had not switched to, a live delete QEMU was merging.
+      if (running) {
+        await this.switchToRecordedTop(name);
+        await this.resumeLiveMerge(name);
+      }
       if (running && kind === 'vm.revert') {
         context.reportProgress(0.05, `stopping VM ${name} to revert it`);
         await this.destroy(client, vm.domain, name);
@@ -1204,47 +1208,98 @@ export class VmEngine {
         if (keyFile === null)
           throw new Error(`the key of VM ${name}'s disks was not handed to the checkpoint`);
         await new QemuImg().createOverlay(path, backingFile, sizeBytes, { file: keyFile, depth: 0 });
+        await this.reached('vm-checkpoint:encrypted-top-made');
       }
-      const snapshot = renderXml(
-        element(
-          'domainsnapshot',
-          {},
-          element(
-            'disks',
-            {},
-            ...disks.map((disk) =>
-              disk === privateDisk
-                ? element(
-                    'disk',
-                    { name: disk.target, snapshot: 'external', type: 'file' },
-                    element('driver', { type: 'qcow2' }),
-                    element(
-                      'source',
-                      { file: path },
-                      encryption !== null && luksEncryptionElement(encryption.secretUuid),
-                    ),
-                  )
-                : element('disk', { name: disk.target, snapshot: 'no' }),
-            ),
-          ),
-        ),
-      );
       try {
-        await client.domainSnapshotCreateXml(
-          vm.domain,
-          snapshot,
-          DomainSnapshotCreateFlags.DISK_ONLY |
-            DomainSnapshotCreateFlags.NO_METADATA |
-            DomainSnapshotCreateFlags.ATOMIC |
-            (encryption === null ? 0 : DomainSnapshotCreateFlags.REUSE_EXT),
-        );
+        await this.switchLiveDisk(client, vm.domain, disks, privateDisk, path, encryption);
       } catch (error) {
         // QEMU never switched to a file hostd made: gone, so the disk store undoes the checkpoint.
         if (encryption !== null) await rm(path, { force: true });
-        throw libvirtFailure(`switching running VM ${name} to a new layer`, error);
+        throw error;
       }
       await this.reached('vm-checkpoint:live-snapshot-taken');
     };
+  }
+
+  /**
+   * Has QEMU write into `path` from now on, on top of what `privateDisk` was: a disk-only external snapshot of
+   * that one disk, without libvirt snapshot metadata (the disk store's manifest is the record). An encrypted
+   * VM's new layer exists already (hostd made it) and is reused.
+   */
+  private async switchLiveDisk(
+    client: LibvirtClient,
+    domain: Domain,
+    disks: readonly { target: string; file: string }[],
+    privateDisk: { target: string; file: string },
+    path: string,
+    encryption: { secretUuid: string } | null,
+  ): Promise<void> {
+    const snapshot = renderXml(
+      element(
+        'domainsnapshot',
+        {},
+        element(
+          'disks',
+          {},
+          ...disks.map((disk) =>
+            disk === privateDisk
+              ? element(
+                  'disk',
+                  { name: disk.target, snapshot: 'external', type: 'file' },
+                  element('driver', { type: 'qcow2' }),
+                  element(
+                    'source',
+                    { file: path },
+                    encryption !== null && luksEncryptionElement(encryption.secretUuid),
+                  ),
+                )
+              : element('disk', { name: disk.target, snapshot: 'no' }),
+          ),
+        ),
+      ),
+    );
+    try {
+      await client.domainSnapshotCreateXml(
+        domain,
+        snapshot,
+        DomainSnapshotCreateFlags.DISK_ONLY |
+          DomainSnapshotCreateFlags.NO_METADATA |
+          DomainSnapshotCreateFlags.ATOMIC |
+          (encryption === null ? 0 : DomainSnapshotCreateFlags.REUSE_EXT),
+      );
+    } catch (error) {
+      throw libvirtFailure(`switching running VM ${domain.name} to a new layer`, error);
+    }
+  }
+
+  /**
+   * An encrypted VM's live checkpoint cut off after hostd made the new top but before QEMU switched to it: the
+   * disk store finishes such a checkpoint at recovery (its top exists), while QEMU still writes the layer below.
+   * Called for every running VM when hostd connects to libvirt: QEMU is switched to the recorded top now, so it
+   * writes where the manifest says; the checkpoint then also holds what the guest wrote in between.
+   */
+  async switchToRecordedTop(name: string): Promise<void> {
+    const client = requireLibvirt(this.options.host);
+    const vm = await this.requireManaged(client, name);
+    if (!(await this.isActive(client, vm.domain)) || !(await this.diskVmNames()).includes(name)) return;
+    await this.vmLocks.run(name, async () => {
+      const chains = await this.options.disks.layerChains(name).catch((error: unknown) => {
+        throw diskFailure(`reading the disks of VM ${name}`, error);
+      });
+      const [top, below] = chains.private ?? [];
+      if (top === undefined || below === undefined) return;
+      const liveXml = await client.domainGetXmlDesc(vm.domain).catch((error: unknown) => {
+        throw libvirtFailure(`reading running VM ${name}`, error);
+      });
+      const disks = readDiskSources(liveXml);
+      const writtenBelow = disks.find((disk) => disk.file === below);
+      if (disks.some((disk) => disk.file === top) || writtenBelow === undefined) return;
+      await this.switchLiveDisk(client, vm.domain, disks, writtenBelow, top, chains.encryption);
+      this.options.logger.warn('switched a running VM to the top layer its cut-off checkpoint recorded', {
+        vm: name,
+        layer: top,
+      });
+    });
   }
 
   /** The live way to merge a checkpoint away: a libvirt block job (see live-merge-job.ts). */
