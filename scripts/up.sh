@@ -45,4 +45,9 @@ console.log(`hostd is running (pid ${s.pid}), connected to ${s.libvirtUri}: QEMU
 console.log(`accelerator: ${s.accelerator ? s.accelerator.accelerator + " (" + s.accelerator.reason + ")" : "still probing"}`);
 ' "$status"
 echo "log: $log_dir/hostd.log    status: $status"
-echo "web manager: not built yet (a later issue); hostd's status is in the file above"
+node -e '
+const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(s.webAddress
+  ? `web: ${s.webAddress} (the vault unseal page; the web VM manager is a later issue)`
+  : "web: not listening (MULTIVERSE_WEB_LISTEN=off, or its port was taken: see the log)");
+' "$status"

@@ -47,6 +47,8 @@ export interface HostdStatus {
   libvirtVersion?: string;
   hostname?: string;
   accelerator?: AcceleratorDecision;
+  /** Where the web UI answers, once it listens (its unseal page today). */
+  webAddress?: string;
 }
 
 export class HostDaemon {
@@ -246,8 +248,11 @@ export class HostDaemon {
     if (address === null) return;
     const web = new WebServer({ service, logger: this.logger.child('web') });
     try {
-      await web.listen(address);
+      const bound = await web.listen(address);
       this.web = web;
+      const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+      this.status.webAddress = `http://${host}:${bound.port}/`;
+      await this.publishStatus();
     } catch (error) {
       this.logger.error('the web UI cannot start; hostd runs without it', {
         address: `${address.host}:${address.port}`,
