@@ -18,6 +18,7 @@ import {
 import { DiskError, isNodeError } from './errors.js';
 import { fsyncDirectory, fsyncPath, removeFileDurably, renameDurably } from '../durable-fs.js';
 import { acquireFileLock } from './file-lock.js';
+import type { HeldFileLock } from './file-lock.js';
 import { ImageStore } from './image-store.js';
 import { readJournal } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -142,6 +143,8 @@ export interface RecoveryReport extends RecoveryOutcome {
 
 const DEFAULT_MAX_CHAIN_DEPTH = 16;
 const DEFAULT_LOCK_WAIT_MS = 10_000;
+/** See holdFileLock. */
+const LOCK_LINGER_MS = 1_000;
 const MAX_MESSAGE_LENGTH = 1000;
 /**
  * Traverse, not list: QEMU runs as its own user and must reach the layer files (libvirt hands it the files
@@ -164,6 +167,7 @@ export class DiskStore {
   private readonly maxChainDepth: number;
   private readonly lockWaitMs: number;
   private readonly mutex = new KeyedMutex();
+  private readonly lingeringLocks = new Map<string, { lock: HeldFileLock; timer: NodeJS.Timeout }>();
   /** The VM engine's way to finish a running VM's interrupted live delete, while `resumeLiveMerge` runs. */
   private readonly liveMergers = new Map<string, LiveMerger>();
 
@@ -716,11 +720,7 @@ export class DiskStore {
     options: { needsKey?: boolean } = {},
   ): Promise<T> {
     return this.mutex.run(layout.vm, async () => {
-      await mkdir(join(this.options.vmsDir, '.locks'), { recursive: true, mode: 0o700 });
-      const lock = await acquireFileLock(layout.lock, {
-        waitMs: this.lockWaitMs,
-        what: `the disks of VM ${layout.vm}`,
-      });
+      const lock = await this.holdFileLock(layout);
       try {
         await this.removeStagedDirectories(layout.vm);
         // An encrypted VM's key is fetched before anything changes, so a sealed vault refuses the operation whole.
@@ -755,9 +755,35 @@ export class DiskStore {
           }
         });
       } finally {
-        await lock.release();
+        this.lingerFileLock(layout.vm, lock);
       }
     });
+  }
+  /**
+   * The VM's lock file, held across processes. Taken again within LOCK_LINGER_MS of its last use, the lock this
+   * process still holds is reused: a task reads and changes a VM's disks several times in a row, and each fresh
+   * lock is a flock process. Another process waits at most that much longer.
+   */
+  private async holdFileLock(layout: VmLayout): Promise<HeldFileLock> {
+    const lingering = this.lingeringLocks.get(layout.vm);
+    if (lingering !== undefined) {
+      clearTimeout(lingering.timer);
+      this.lingeringLocks.delete(layout.vm);
+      return lingering.lock;
+    }
+    await mkdir(join(this.options.vmsDir, '.locks'), { recursive: true, mode: 0o700 });
+    return acquireFileLock(layout.lock, { waitMs: this.lockWaitMs, what: `the disks of VM ${layout.vm}` });
+  }
+
+  /** Called with the VM's mutex held, so no other use of this lock runs until the next holdFileLock. */
+  private lingerFileLock(vm: string, lock: HeldFileLock): void {
+    const timer = setTimeout(() => {
+      if (this.lingeringLocks.get(vm)?.lock !== lock) return;
+      this.lingeringLocks.delete(vm);
+      void this.mutex.run(vm, () => lock.release());
+    }, LOCK_LINGER_MS);
+    timer.unref();
+    this.lingeringLocks.set(vm, { lock, timer });
   }
 
   /** `withVmLock` for operations that read or write layer data: an encrypted VM's key is held throughout. */

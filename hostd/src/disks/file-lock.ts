@@ -7,6 +7,11 @@ export interface HeldFileLock {
 
 const BUSY_EXIT_STATUS = 75;
 
+interface RefCounted {
+  ref?: () => void;
+  unref?: () => void;
+}
+
 /**
  * An exclusive lock on `path` shared by every process on the host, released by the kernel when its holder dies.
  *
@@ -42,11 +47,21 @@ export function acquireFileLock(
       ),
     );
     let held = false;
+    // A held lock never keeps this process alive by itself: at exit the kernel closes the pipe and `cat` ends.
+    // Releasing waits for the holder's exit, so its handles count again while it does.
+    const holderHandles = (ref: boolean): void => {
+      for (const handle of [holder, holder.stdin, holder.stdout, holder.stderr] as unknown as RefCounted[]) {
+        if (ref) handle.ref?.();
+        else handle.unref?.();
+      }
+    };
     holder.stdout.once('data', () => {
       held = true;
       holder.stdout.resume();
+      holderHandles(false);
       resolve({
         release: async () => {
+          holderHandles(true);
           holder.stdin.end();
           await exited;
         },
