@@ -12,7 +12,7 @@ import { killDisposable, poolSetting } from './disposable-hostd.js';
 import type { DisposableRunResult } from './disposable-hostd.js';
 import { copyDomainXml, diskSourcesOf } from './domain-xml-copy.js';
 import type { DomainDiskSource } from './domain-xml-copy.js';
-import { resumeUntilReady } from './guest-boot.js';
+import { resumeUntilShellAnswers } from './guest-boot.js';
 import { printFigures, printTable } from './report.js';
 import { describeTarget, roundFigure, showValue, targetMet } from './target-check.js';
 import type { Target } from './target-check.js';
@@ -104,8 +104,9 @@ async function bareMachineOf(workspace: BenchWorkspace, hostd: BenchHostd): Prom
 
 /**
  * `virsh create --paused` of the copied XML, then (as hostd does, so the line cannot be missed) the console
- * attached and the guest resumed; returns the seconds from virsh's start to the READY line. Its fresh empty
- * disks are made before the clock starts: a user of bare virsh has their disks already.
+ * attached and the guest resumed; returns the seconds from virsh's start to the READY line and a console shell
+ * that answers — where `mvctl vm run` hands a disposable over. Its fresh empty disks are made before the clock
+ * starts: a user of bare virsh has their disks already.
  */
 async function virshCreateUntilReady(
   workspace: BenchWorkspace,
@@ -126,7 +127,7 @@ async function virshCreateUntilReady(
   try {
     const { seconds } = await timed(async () => {
       await virsh.run(['create', '--paused', xmlFile]);
-      await resumeUntilReady(client, await client.domainLookupByName(name));
+      await resumeUntilShellAnswers(client, await client.domainLookupByName(name));
     });
     return seconds;
   } finally {
@@ -147,7 +148,7 @@ function report(
   const hostdReady = median(samples.hostdReady);
   const virshReady = median(samples.virshReady);
   console.log(
-    `\nguest-ready: a cold tiny disposable (TCG, no preloaded pool), from the request to its READY line; ` +
+    `\nguest-ready: a cold tiny disposable (TCG, no preloaded pool), from the request to its READY line and a console shell that answers (what vm run waits for); ` +
       `median of ${RUNS} runs each, alternating`,
   );
   printTable('seconds (lower is better)', [
@@ -164,7 +165,7 @@ function report(
       },
     },
     {
-      label: 'virsh create --paused + console + resume',
+      label: 'virsh create --paused + console + resume + shell answers',
       values: {
         median: virshReady,
         min: Math.min(...samples.virshReady),

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { AuditActor } from '../audit/index.js';
 import { HOSTD_ACTOR } from '../audit/index.js';
 import type { Logger } from '../log.js';
@@ -73,8 +74,7 @@ export class Disposables {
     } else {
       name = await this.freshName();
       await this.options.engine.create(name, templateName, { disposableInstance: true });
-      await this.options.engine.start(name, unboundContext());
-      await this.probe(name, 'true');
+      await this.options.engine.start(name, unboundContext(), { afterReady: shellAnswers });
     }
     const readyAfterSeconds = Math.round(performance.now() - requestedAt) / 1000;
     this.options.logger.info('disposable VM ready', {
@@ -153,10 +153,13 @@ export class Disposables {
         const { done } = this.options.tasks.start(
           { kind: 'vm.preload', target: name, requestedBy: HOSTD_ACTOR },
           async (context) => {
-            await this.options.engine.start(name, context);
             // Paused only once its shell answers, so a resumed VM is ready the moment it runs again.
-            context.reportProgress(0.9, 'waiting for the guest shell');
-            await this.probe(name, 'true');
+            await this.options.engine.start(name, context, {
+              afterReady: async (console) => {
+                context.reportProgress(0.9, 'waiting for the guest shell');
+                await shellAnswers(console);
+              },
+            });
             context.reportProgress(0.95, 'pausing the ready guest');
             await this.options.engine.pause(name);
             return { name };
@@ -215,10 +218,7 @@ export class Disposables {
   private async probe(name: string, commandLine: string): Promise<void> {
     const console = await this.options.engine.openConsole(name, { force: true });
     try {
-      await whenShellAnswers(console, commandLine, {
-        attempts: PROBE_ATTEMPTS,
-        attemptTimeoutMs: PROBE_ATTEMPT_TIMEOUT_MS,
-      });
+      await probeShell(console, commandLine);
     } finally {
       console.destroy();
     }
@@ -238,6 +238,18 @@ export class Disposables {
       'retry',
     );
   }
+}
+
+function probeShell(console: Duplex, commandLine: string): Promise<unknown> {
+  return whenShellAnswers(console, commandLine, {
+    attempts: PROBE_ATTEMPTS,
+    attemptTimeoutMs: PROBE_ATTEMPT_TIMEOUT_MS,
+  });
+}
+
+/** A freshly started disposable's console shell answers (run on the start's own console). */
+async function shellAnswers(console: Duplex): Promise<void> {
+  await probeShell(console, 'true');
 }
 
 /** For starts that are part of a larger call rather than tasks of their own. */

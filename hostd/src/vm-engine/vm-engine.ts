@@ -281,7 +281,16 @@ export class VmEngine {
    * paused so the console is attached before the guest can print; a guest that never reports ready, or a
    * cancelled start, is destroyed so the VM is left shut off.
    */
-  async start(name: string, task: TaskContext): Promise<StartedVm> {
+  /**
+   * `afterReady` runs on the start's own console once READY is in, before it closes: a console opened later
+   * waits for QEMU to notice it (its serial pty polls for a reader once a second), so a caller that talks to the
+   * guest right away (a disposable's shell probe) does it here.
+   */
+  async start(
+    name: string,
+    task: TaskContext,
+    options: { readonly afterReady?: (console: LibvirtStream) => Promise<void> } = {},
+  ): Promise<StartedVm> {
     const client = requireLibvirt(this.options.host);
     const vm = await this.requireManaged(client, name);
     if (await this.isActive(client, vm.domain)) throw alreadyRunning(name);
@@ -328,6 +337,7 @@ export class VmEngine {
       const ready = await this.awaitReady(name, console, template.readyTimeoutSeconds, task.signal);
       const readyAfterSeconds = Math.round(performance.now() - startedAt) / 1000;
       this.options.logger.info('VM ready', { vm: name, bootId: ready.bootId, readyAfterSeconds });
+      await options.afterReady?.(console);
       return { name, bootId: ready.bootId, guestUptimeSeconds: ready.uptimeSeconds, readyAfterSeconds };
     } catch (error) {
       await this.destroyQuietly(client, vm.domain, name);
