@@ -1,6 +1,7 @@
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '@multiverse/keyvault/atomic-file';
+import type { z } from 'zod';
 import { isNodeError } from './disks/errors.js';
 
 /**
@@ -47,4 +48,36 @@ export async function removeFileDurably(path: string): Promise<boolean> {
   }
   await fsyncDirectory(dirname(path));
   return true;
+}
+
+/** What reading one of hostd's small JSON state files found. */
+export type StateFileReading<T> =
+  | { readonly state: 'missing' }
+  | { readonly state: 'damaged' }
+  | { readonly state: 'read'; readonly value: T };
+
+/**
+ * Reads a small JSON state file (written with writeFileDurably): `missing` when there is none, `damaged` when it
+ * does not parse or does not fit `schema` (each caller decides what that means for it), the checked value
+ * otherwise. Other read errors are thrown.
+ */
+export async function readStateFile<Schema extends z.ZodType>(
+  path: string,
+  schema: Schema,
+): Promise<StateFileReading<z.infer<Schema>>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (isNodeError(error, 'ENOENT')) return { state: 'missing' };
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { state: 'damaged' };
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? { state: 'read', value: parsed.data } : { state: 'damaged' };
 }

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { OnionDevice } from '@multiverse/onion';
-import { writeFileDurably } from '../durable-fs.js';
+import { readStateFile, writeFileDurably } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import type { DeviceListener } from './hostd-torrc.js';
 import type { HostTor } from './host-tor.js';
@@ -122,21 +121,9 @@ export abstract class RecordedOnionDevices<R> {
   }
 
   private async read(): Promise<R[]> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = this.fileSchema.safeParse(json);
-    const list = parsed.success ? parsed.data[this.kind.listKey] : undefined;
+    const reading = await readStateFile(this.path, this.fileSchema);
+    if (reading.state === 'missing') return [];
+    const list = reading.state === 'read' ? reading.value[this.kind.listKey] : undefined;
     if (!Array.isArray(list)) {
       this.options.logger.error(
         `${this.kind.fileName} is damaged; hostd does not know which ${this.kind.listKey} it made`,

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { ErrorNumber, LibvirtError } from '@multiverse/libvirt-ts';
 import type { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { KeyVault } from '@multiverse/keyvault';
 import { element, renderXml } from '@multiverse/vm-templates';
 import { z } from 'zod';
-import { writeFileDurably } from '../durable-fs.js';
+import { readStateFile, writeFileDurably } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 import { UUID_PATTERN, decodeLuksKey, luksEntryName, secretUuidOfEntry } from './luks-key-entry.js';
 import type { LuksKey } from './luks-key-entry.js';
@@ -181,27 +180,15 @@ export class DiskSecrets implements VaultFollower {
   }
 
   async #readRecord(): Promise<Set<string>> {
-    let text: string;
-    try {
-      text = await readFile(this.#options.recordPath, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
-      throw error;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = recordSchema.safeParse(json);
-    if (!parsed.success) {
+    const reading = await readStateFile(this.#options.recordPath, recordSchema);
+    if (reading.state === 'missing') return new Set();
+    if (reading.state === 'damaged') {
       this.#logger.warn('the record of libvirt disk secrets is unreadable; starting a new one', {
         path: this.#options.recordPath,
       });
       return new Set();
     }
-    return new Set(parsed.data.uuids);
+    return new Set(reading.value.uuids);
   }
 
   async #writeRecord(uuids: Set<string>): Promise<void> {

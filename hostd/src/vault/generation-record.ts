@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { writeFileDurably } from '../durable-fs.js';
+import { readStateFile, writeFileDurably } from '../durable-fs.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -39,27 +38,15 @@ export class VaultGenerationRecord {
    * bookkeeping file would lock the owner out of their own secrets.
    */
   async load(): Promise<SeenGeneration | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return (this.#seen = undefined);
-      throw error;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    const parsed = recordSchema.safeParse(json);
-    if (!parsed.success) {
+    const reading = await readStateFile(this.path, recordSchema);
+    if (reading.state === 'missing') return (this.#seen = undefined);
+    if (reading.state === 'damaged') {
       this.#logger.warn('the record of the newest vault generation is unreadable; it starts again', {
         path: this.path,
       });
       return (this.#seen = undefined);
     }
-    const { vaultId, generation, seenAt } = parsed.data;
+    const { vaultId, generation, seenAt } = reading.value;
     return (this.#seen = { vaultId, generation, seenAt });
   }
 
