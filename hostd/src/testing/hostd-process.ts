@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { HostInfo } from '../service/index.js';
+import type { TaskRecord } from '../tasks/task-record.js';
 
 const hostdScript = new URL('../main.js', import.meta.url).pathname;
 const mvctlScript = new URL('../cli/mvctl.js', import.meta.url).pathname;
@@ -116,6 +117,18 @@ export class HostdProcess {
     const run = await this.mvctl(withJson);
     assert.equal(run.code, 0, `mvctl ${args.join(' ')}: ${run.stderr}\nhostd log:\n${this.logText}`);
     return JSON.parse(run.stdout) as T;
+  }
+
+  /** Runs a verb that starts a task (mvctl follows it to its end) and expects the task to have succeeded. */
+  async finishedTask(args: readonly string[]): Promise<TaskRecord> {
+    const run = await this.mvctl([...args, '--json']);
+    const { task } = JSON.parse(run.stdout) as { task: TaskRecord };
+    assert.equal(
+      task.state,
+      'succeeded',
+      `${args.join(' ')}: ${JSON.stringify(task.error)}\n${run.stderr}\n${this.logText}`,
+    );
+    return task;
   }
 
   /** The error code of a failing mvctl call, with its exit code. */

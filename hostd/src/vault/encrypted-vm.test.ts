@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
-import type { TaskRecord } from '../tasks/index.js';
+import { onGuestConsole } from '../testing/guest-console-command.js';
 import { HostdProcess, eventually } from '../testing/hostd-process.js';
 import { removeDomains } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
-import { runConsoleCommand } from '../vm-engine/console-command.js';
 import type { CreatedVm, VmInfo } from '../vm-engine/index.js';
 
 const run = promisify(execFile);
@@ -36,36 +35,16 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
   let client: LibvirtClient;
   const secretUuids = new Set<string>();
 
-  async function finishedTask(args: string[]): Promise<TaskRecord> {
-    const result = await hostd.mvctl([...args, '--json']);
-    const { task } = JSON.parse(result.stdout) as { task: TaskRecord };
-    assert.equal(
-      task.state,
-      'succeeded',
-      `${args.join(' ')}: ${JSON.stringify(task.error)}\n${result.stderr}\n${hostd.log}`,
-    );
-    return task;
-  }
-
-  async function onConsole(vm: string, command: string): Promise<string> {
-    const console = await client.domainOpenConsole(await client.domainLookupByName(vm), { flags: 1 });
-    try {
-      const result = await runConsoleCommand(console, command, { timeoutMs: 60_000 });
-      assert.equal(result.exitCode, 0, result.output);
-      return result.output;
-    } finally {
-      console.destroy();
-    }
-  }
-
   const writeMarker = (device: string, marker: string) =>
-    onConsole(
+    onGuestConsole(
+      client,
       ENCRYPTED_VM,
       `printf ${marker} | dd of=${device} bs=512 count=1 conv=notrunc,fsync 2>/dev/null && sync`,
     );
   const readMarker = async () =>
     (
-      await onConsole(
+      await onGuestConsole(
+        client,
         ENCRYPTED_VM,
         `dd if=${PRIVATE_DEVICE} bs=${FIRST_MARKER.length} count=1 2>/dev/null; echo`,
       )
@@ -210,7 +189,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
   });
 
   it('boots, checkpoints live into an encrypted layer, keeps no marker in clear, reverts and merges', async () => {
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     await writeMarker(PRIVATE_DEVICE, FIRST_MARKER);
     await writeMarker(VOLATILE_DEVICE, VOLATILE_MARKER);
     assert.equal(await readMarker(), FIRST_MARKER);
@@ -218,7 +197,8 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     assert.equal((await qemuImgInfo(volatilePath)).encrypted, true, 'the volatile volume is encrypted');
     await assertNoMarkerIn(volatilePath, VOLATILE_MARKER);
 
-    const checkpoint = (await finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'first'])).result as {
+    const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'first']))
+      .result as {
       id: string;
     };
     const running = await hostd.mvctlJson<VmInfo>(['vm', 'info', ENCRYPTED_VM]);
@@ -244,24 +224,24 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
       await assertNoMarkerIn(join(privateDir, layer), FIRST_MARKER, SECOND_MARKER);
     }
 
-    await finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoint.id]);
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoint.id]);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER, 'the reverted VM reads the checkpoint’s marker');
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
 
     // Merging the only checkpoint away rebases the top onto nothing; the data stays.
-    await finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoint.id]);
+    await hostd.finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoint.id]);
     const remaining = await readdir(privateDir);
     assert.equal(remaining.length, 1, remaining.join(', '));
     const top = await qemuImgInfo(join(privateDir, remaining[0] ?? ''));
     assert.deepEqual([top.encrypted, top['backing-filename']], [true, undefined]);
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER, 'the marker survives the merge');
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
   });
 
   it('switches QEMU to the encrypted top a live checkpoint made before hostd was killed, and keeps the checkpoint true', async () => {
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER);
     await restartHostd({ MULTIVERSE_DISKS_PAUSE_AT: 'vm-checkpoint:encrypted-top-made#1' });
     await unsealWithTestShares();
@@ -278,7 +258,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
 
     await restartHostd();
     await unsealWithTestShares();
-    const after = (await finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'after'])).result as {
+    const after = (await hostd.finishedTask(['vm', 'checkpoint', ENCRYPTED_VM, '-m', 'after'])).result as {
       id: string;
     };
     const { checkpoints } = await hostd.mvctlJson<{ checkpoints: { id: string; message: string }[] }>([
@@ -300,8 +280,8 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
 
     await writeMarker(PRIVATE_DEVICE, SECOND_MARKER);
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
-    await finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'revert', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER, 'the cut-off checkpoint holds what was written before it');
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
     // The revert dropped the later checkpoint; the one left is merged away for the tests after this one.
@@ -314,7 +294,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
       left.checkpoints.map((checkpoint) => checkpoint.id),
       [checkpoints[0]?.id],
     );
-    await finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
+    await hostd.finishedTask(['vm', 'checkpoint-delete', ENCRYPTED_VM, checkpoints[0]?.id ?? '']);
   });
 
   it('while sealed: refuses to start, checkpoint or delete encrypted VMs; plain VMs and the list work', async () => {
@@ -333,7 +313,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
       vms.filter((vm) => vm.name.startsWith('mvtest-vault-')).map((vm) => vm.name),
       [ENCRYPTED_VM, FLAGGED_VM, PLAIN_VM],
     );
-    await finishedTask(['vm', 'start', PLAIN_VM]);
+    await hostd.finishedTask(['vm', 'start', PLAIN_VM]);
     await hostd.mvctlJson(['vm', 'kill', PLAIN_VM]);
 
     for (const share of ['share-1-1-alice.txt', 'share-1-2-bob.txt']) {
@@ -341,13 +321,13 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
       assert.equal(unseal.code, 0, unseal.stderr);
     }
     assert.ok(await libvirtHasSecret(uuid), 'libvirt has the key again');
-    await finishedTask(['vm', 'start', ENCRYPTED_VM]);
+    await hostd.finishedTask(['vm', 'start', ENCRYPTED_VM]);
     assert.equal(await readMarker(), FIRST_MARKER);
     await hostd.mvctlJson(['vm', 'stop', ENCRYPTED_VM, '--timeout', '1']);
   });
 
   it('boots a Debian controller whose root overlay is encrypted over the plain base; root writes stay unreadable', async () => {
-    const built = await finishedTask(['image', 'build', 'debian']);
+    const built = await hostd.finishedTask(['image', 'build', 'debian']);
     assert.match((built.result as { ref: string }).ref, /^debian@[0-9a-f]{64}$/);
     const created = await hostd.mvctlJson<CreatedVm>([
       'vm',
@@ -359,19 +339,8 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     ]);
     assert.equal(created.encrypted, true);
     await secretOf(DEBIAN_VM);
-    await finishedTask(['vm', 'start', DEBIAN_VM]);
-    const onDebian = async (command: string) => {
-      const console = await client.domainOpenConsole(await client.domainLookupByName(DEBIAN_VM), {
-        flags: 1,
-      });
-      try {
-        const result = await runConsoleCommand(console, command, { timeoutMs: 120_000 });
-        assert.equal(result.exitCode, 0, result.output);
-        return result.output;
-      } finally {
-        console.destroy();
-      }
-    };
+    await hostd.finishedTask(['vm', 'start', DEBIAN_VM]);
+    const onDebian = (command: string) => onGuestConsole(client, DEBIAN_VM, command, 120_000);
     // The root file system grew into the overlay and takes writes (a 64 KiB file, flushed to QEMU).
     const rootSize = await onDebian('df --output=size -B1G / | tail -n 1');
     assert.ok(Number(rootSize.trim()) >= 3, `root: ${rootSize}`);
@@ -399,7 +368,8 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     };
     const readFirstBytes = async () =>
       (
-        await onConsole(
+        await onGuestConsole(
+          client,
           EPHEMERAL_VM,
           `dd if=${PRIVATE_DEVICE} bs=${FIRST_MARKER.length} count=1 2>/dev/null | od -An -c`,
         )
@@ -408,8 +378,9 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
         .trim();
     await hostd.mvctlJson<CreatedVm>(['vm', 'create', EPHEMERAL_VM, '--template', 'enc-eph']);
     const uuid = await secretOf(EPHEMERAL_VM);
-    await finishedTask(['vm', 'start', EPHEMERAL_VM]);
-    await onConsole(
+    await hostd.finishedTask(['vm', 'start', EPHEMERAL_VM]);
+    await onGuestConsole(
+      client,
       EPHEMERAL_VM,
       `printf ${FIRST_MARKER} | dd of=${PRIVATE_DEVICE} bs=512 count=1 conv=notrunc,fsync 2>/dev/null && sync`,
     );
@@ -421,7 +392,7 @@ describe('encrypted VMs through a real hostd (qemu:///system, TCG, tiny image)',
     for (const share of ['share-1-1-alice.txt', 'share-1-2-bob.txt']) {
       assert.equal((await hostd.mvctl(['vault', 'unseal', join('shares', share)], { cwd: root })).code, 0);
     }
-    await finishedTask(['vm', 'start', EPHEMERAL_VM]);
+    await hostd.finishedTask(['vm', 'start', EPHEMERAL_VM]);
     assert.equal(await secretOf(EPHEMERAL_VM), uuid, 'the same key');
     for (const layer of await privateLayers()) {
       assert.equal((await qemuImgInfo(layer)).encrypted, true, `${layer} is encrypted again`);

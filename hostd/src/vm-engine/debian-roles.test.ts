@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { ListedImage } from '@multiverse/vm-templates';
-import type { TaskRecord } from '../tasks/index.js';
+import { onGuestConsole } from '../testing/guest-console-command.js';
 import { HostdProcess } from '../testing/hostd-process.js';
 import { existingNetworks, removeDomains, removeNetworks } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
-import { runConsoleCommand } from './console-command.js';
 import type { VmInfo } from './index.js';
 import { UPLINK_NETWORK, insideNetworkOf } from './vm-networks.js';
 
@@ -32,28 +31,6 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
   let hostd: HostdProcess;
   let client: LibvirtClient;
   let networksBefore = new Set<string>();
-
-  async function finishedTask(args: string[]): Promise<TaskRecord> {
-    const run = await hostd.mvctl([...args, '--json']);
-    const { task } = JSON.parse(run.stdout) as { task: TaskRecord };
-    assert.equal(
-      task.state,
-      'succeeded',
-      `${args.join(' ')}: ${JSON.stringify(task.error)}\n${run.stderr}\n${hostd.log}`,
-    );
-    return task;
-  }
-
-  async function onConsole(vm: string, command: string): Promise<string> {
-    const console = await client.domainOpenConsole(await client.domainLookupByName(vm), { flags: 1 });
-    try {
-      const result = await runConsoleCommand(console, command, { timeoutMs: 60_000 });
-      assert.equal(result.exitCode, 0, result.output);
-      return result.output;
-    } finally {
-      console.destroy();
-    }
-  }
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'mv-debian-roles-'));
@@ -83,8 +60,8 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
   });
 
   it('builds (or reuses) the tiny and Debian images, lists and verifies them', async () => {
-    const tiny = await finishedTask(['image', 'build', 'tiny']);
-    const debian = await finishedTask(['image', 'build', 'debian']);
+    const tiny = await hostd.finishedTask(['image', 'build', 'tiny']);
+    const debian = await hostd.finishedTask(['image', 'build', 'debian']);
     const debianRef = (debian.result as { ref: string }).ref;
     assert.match(debianRef, /^debian@[0-9a-f]{64}$/);
     assert.match((tiny.result as { ref: string }).ref, /^tiny@[0-9a-f]{64}$/);
@@ -103,7 +80,7 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
   it('boots every Debian role to READY with its volumes and networks', async () => {
     for (const vm of ROLE_VMS) {
       await hostd.mvctlJson(['vm', 'create', vm.name, '--template', vm.template]);
-      const started = await finishedTask(['vm', 'start', vm.name]);
+      const started = await hostd.finishedTask(['vm', 'start', vm.name]);
       assert.ok((started.result as { readyAfterSeconds: number }).readyAfterSeconds > 0);
       const info = await hostd.mvctlJson<VmInfo>(['vm', 'info', vm.name]);
       assert.equal(info.state, 'running');
@@ -114,7 +91,7 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
         [...vm.networks],
       );
       // The guest sees its root overlay grown to the template's size (4 GiB or more) and mounted as /.
-      const rootSize = await onConsole(vm.name, 'df --output=size -B1G / | tail -n 1');
+      const rootSize = await onGuestConsole(client, vm.name, 'df --output=size -B1G / | tail -n 1');
       assert.ok(Number(rootSize.trim()) >= 3, `root of ${vm.name}: ${rootSize}`);
       if (vm.name !== 'mvtest-ctl') await hostd.mvctlJson(['vm', 'kill', vm.name]);
     }
@@ -125,22 +102,35 @@ describe('Debian roles through a real hostd (TCG)', { timeout: 1_200_000 }, () =
     const info = await hostd.mvctlJson<VmInfo>(['vm', 'info', vm]);
     assert.equal(info.state, 'running');
     const writeMarker = (marker: string) =>
-      onConsole(
+      onGuestConsole(
+        client,
         vm,
         `printf ${marker} | dd of=/dev/vdb bs=512 count=1 conv=notrunc,fsync status=none && sync`,
       );
     const readMarker = async () =>
-      (await onConsole(vm, 'dd if=/dev/vdb bs=7 count=1 status=none; echo')).trim();
+      (await onGuestConsole(client, vm, 'dd if=/dev/vdb bs=7 count=1 status=none; echo')).trim();
     await writeMarker('before1');
-    const checkpoint = (await finishedTask(['vm', 'checkpoint', vm, '-m', 'before'])).result as {
+    const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', vm, '-m', 'before'])).result as {
       id: string;
     };
     await writeMarker('after22');
     assert.equal(await readMarker(), 'after22');
-    await finishedTask(['vm', 'revert', vm, checkpoint.id]);
+    await hostd.finishedTask(['vm', 'revert', vm, checkpoint.id]);
     assert.equal((await hostd.mvctlJson<VmInfo>(['vm', 'info', vm])).state, 'running');
     assert.equal(await readMarker(), 'before1');
     await hostd.mvctlJson(['vm', 'kill', vm]);
+
+    // A reverted VM gets a new network identity: its NIC's MAC changes (stopped here: the revert is quick).
+    const app = 'mvtest-app'; // stopped since its boot test
+    const macOf = async () => (await hostd.mvctlJson<VmInfo>(['vm', 'info', app])).interfaces[0]?.mac;
+    const macBefore = await macOf();
+    assert.match(macBefore ?? '', /^52:54:00:/);
+    const appCheckpoint = (await hostd.finishedTask(['vm', 'checkpoint', app])).result as { id: string };
+    assert.equal(await macOf(), macBefore, 'a checkpoint keeps the MAC');
+    await hostd.finishedTask(['vm', 'revert', app, appCheckpoint.id]);
+    const macAfter = await macOf();
+    assert.match(macAfter ?? '', /^52:54:00:/);
+    assert.notEqual(macAfter, macBefore, 'the revert gave the VM a new MAC');
     for (const { name } of ROLE_VMS) assert.equal((await hostd.mvctl(['vm', 'delete', name])).code, 0);
   });
 });

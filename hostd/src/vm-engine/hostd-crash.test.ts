@@ -18,11 +18,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LibvirtClient } from '@multiverse/libvirt-ts';
 import type { Checkpoint } from '../disks/index.js';
-import type { TaskRecord } from '../tasks/index.js';
+import { onGuestConsole } from '../testing/guest-console-command.js';
 import { HostdProcess, eventually, type MvctlRun } from '../testing/hostd-process.js';
 import { removeDomains } from '../testing/libvirt-cleanup.js';
 import { prepareTemplates } from '../testing/test-templates.js';
-import { runConsoleCommand } from './console-command.js';
 import { readDiskSources } from './domain-facts.js';
 import type { VmInfo } from './index.js';
 
@@ -141,13 +140,6 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
       },
     });
     await hostd.start(60_000);
-  }
-
-  async function finishedTask(args: string[]): Promise<TaskRecord> {
-    const result = await hostd.mvctl([...args, '--json']);
-    const { task } = JSON.parse(result.stdout) as { task: TaskRecord };
-    assert.equal(task.state, 'succeeded', `${args.join(' ')}: ${JSON.stringify(task.error)}\n${hostd.log}`);
-    return task;
   }
 
   /** Runs the mvctl command until hostd announces the pause at `pauseAt`, then SIGKILLs hostd there. */
@@ -277,20 +269,11 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
     return label;
   }
 
-  async function guest(command: string): Promise<string> {
-    const console = await client.domainOpenConsole(await client.domainLookupByName(VM), { flags: 1 });
-    try {
-      const result = await runConsoleCommand(console, command, { timeoutMs: 60_000 });
-      assert.equal(result.exitCode, 0, result.output);
-      return result.output;
-    } finally {
-      console.destroy();
-    }
-  }
-
   async function writeGuestLabel(prefix: string): Promise<string> {
     const label = nextLabel(prefix);
-    await guest(
+    await onGuestConsole(
+      client,
+      VM,
       `printf %s ${label} | dd of=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 conv=notrunc,fsync status=none`,
     );
     topLabel = label;
@@ -298,7 +281,13 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
   }
 
   async function guestLabel(): Promise<string> {
-    return (await guest(`dd if=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 status=none; echo`)).trim();
+    return (
+      await onGuestConsole(
+        client,
+        VM,
+        `dd if=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 status=none; echo`,
+      )
+    ).trim();
   }
 
   async function vmState(): Promise<string> {
@@ -376,7 +365,7 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
     await phase.seed();
     const before = await assertConsistent({ aliasesAllowed: phase.aliasesAllowed === true });
     const from = hostd.log.length;
-    await finishedTask(phase.command());
+    await hostd.finishedTask(phase.command());
     assert.deepEqual(announcedSteps(from), phase.trace ?? phase.steps, 'the steps the operation walks');
     await phase.check(before);
     await hostd.stop();
@@ -432,7 +421,7 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
         const { ids } = await manifestChain();
         target = ids[ids.length - 1] ?? '';
         await writeHostLabel();
-        const checkpoint = (await finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
+        const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
         labels.set(checkpoint.id, topLabel);
       },
       command: () => ['vm', 'revert', VM, target],
@@ -453,7 +442,7 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
       steps: STOPPED_DELETE,
       seed: async () => {
         await writeHostLabel();
-        const checkpoint = (await finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
+        const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
         labels.set(checkpoint.id, topLabel);
         const { ids } = await manifestChain();
         doomed = ids[ids.length - 2] ?? '';
@@ -513,7 +502,7 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
         const { ids } = await manifestChain();
         target = ids[ids.length - 1] ?? '';
         await writeGuestLabel('rvrt');
-        const checkpoint = (await finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
+        const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
         labels.set(checkpoint.id, topLabel);
         await writeGuestLabel('rtop');
       },
@@ -541,7 +530,7 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
     const seedCheckpoint = async (prefix: string) => {
       assert.equal(await vmState(), 'running');
       await writeGuestLabel(prefix);
-      const checkpoint = (await finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
+      const checkpoint = (await hostd.finishedTask(['vm', 'checkpoint', VM])).result as { id: string };
       labels.set(checkpoint.id, topLabel);
       await writeGuestLabel(`${prefix.slice(0, 3)}t`);
       return (await manifestChain()).ids;
@@ -593,16 +582,18 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
   it('running VM: checkpoints A, B, C; deleting B live keeps A and C, reverts read them back', async () => {
     if ((await vmState()) !== 'running') await startVm();
     const checkpointWith = async (label: string) => {
-      await guest(
+      await onGuestConsole(
+        client,
+        VM,
         `printf %s ${label} | dd of=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 conv=notrunc,fsync status=none`,
       );
-      return ((await finishedTask(['vm', 'checkpoint', VM, '-m', label])).result as { id: string }).id;
+      return ((await hostd.finishedTask(['vm', 'checkpoint', VM, '-m', label])).result as { id: string }).id;
     };
     const a = await checkpointWith('dataA001');
     const b = await checkpointWith('dataB002');
     const c = await checkpointWith('dataC003');
     topLabel = await writeGuestLabel('dataT');
-    const deleted = await finishedTask(['vm', 'checkpoint-delete', VM, b]);
+    const deleted = await hostd.finishedTask(['vm', 'checkpoint-delete', VM, b]);
     assert.deepEqual(deleted.result, { name: VM, deleted: b });
     const ids = (await assertConsistent({ aliasesAllowed: true })).ids;
     assert.ok(!ids.includes(b) && ids.includes(a) && ids.includes(c), ids.join(', '));
@@ -610,36 +601,38 @@ describe('hostd SIGKILLed at every step of checkpoint, revert and delete (TCG)',
     assert.equal(await guestLabel(), topLabel, 'the top reads as before');
     assert.equal(await hostLabel(c), 'dataC003');
     assert.equal(await hostLabel(a), 'dataA001');
-    const toC = await finishedTask(['vm', 'revert', VM, c]);
+    const toC = await hostd.finishedTask(['vm', 'revert', VM, c]);
     assert.ok(
       (toC.result as { restarted?: unknown }).restarted !== undefined,
       'the running VM was restarted',
     );
     assert.equal(await guestLabel(), 'dataC003');
     await assertConsistent();
-    await finishedTask(['vm', 'revert', VM, a]);
+    await hostd.finishedTask(['vm', 'revert', VM, a]);
     assert.equal(await guestLabel(), 'dataA001');
     assert.deepEqual(await hostd.mvctlJson(['vm', 'kill', VM]), { name: VM });
   });
   it('running VM: after a live commit leaves an alias, deleting the newest checkpoint live (pull) removes both names', async () => {
     if ((await vmState()) !== 'running') await startVm();
     const checkpointWith = async (label: string) => {
-      await guest(
+      await onGuestConsole(
+        client,
+        VM,
         `printf %s ${label} | dd of=${GUEST_PRIVATE_DEVICE} bs=${LABEL_BYTES} count=1 conv=notrunc,fsync status=none`,
       );
-      return ((await finishedTask(['vm', 'checkpoint', VM, '-m', label])).result as { id: string }).id;
+      return ((await hostd.finishedTask(['vm', 'checkpoint', VM, '-m', label])).result as { id: string }).id;
     };
     const a = await checkpointWith('pullA001');
     const b = await checkpointWith('pullB002');
     const c = await checkpointWith('pullC003');
     topLabel = await writeGuestLabel('pullT');
-    await finishedTask(['vm', 'checkpoint-delete', VM, b]);
+    await hostd.finishedTask(['vm', 'checkpoint-delete', VM, b]);
     // c's file is now b's (an alias the top's header names); the pull below switches the top to a.
-    await finishedTask(['vm', 'checkpoint-delete', VM, c]);
+    await hostd.finishedTask(['vm', 'checkpoint-delete', VM, c]);
     const chain = await assertConsistent();
     assert.deepEqual(chain.ids.slice(-1), [a], 'no alias is left and a is the newest checkpoint');
     assert.equal(await guestLabel(), topLabel);
-    await finishedTask(['vm', 'revert', VM, a]);
+    await hostd.finishedTask(['vm', 'revert', VM, a]);
     assert.equal(await guestLabel(), 'pullA001');
     assert.deepEqual(await hostd.mvctlJson(['vm', 'kill', VM]), { name: VM });
   });

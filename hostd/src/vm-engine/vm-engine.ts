@@ -783,13 +783,17 @@ export class VmEngine {
     disks: StartDisks,
     checkpoints: CheckpointRecord[],
     onionLink?: { readonly tap: string; readonly address: string; readonly gateway: string },
+    identity: { readonly freshMacs?: boolean } = {},
   ): Promise<void> {
     const facts = readDomainFacts(vm.xml, template.vcpus);
     const attachments = networkAttachments(vm.domain.name, template);
     await ensureNetworks(client, attachments);
     const interfaces = attachments.map((attachment) => ({
       ...attachment,
-      mac: facts.macByNetwork.get(attachment.network) ?? randomMac(),
+      mac:
+        identity.freshMacs === true
+          ? randomMac()
+          : (facts.macByNetwork.get(attachment.network) ?? randomMac()),
     }));
     const plan = await planPlacement(client, await this.placedVms(client), {
       ...cpuPlanVmOf(vm.domain.name, template),
@@ -1158,7 +1162,10 @@ export class VmEngine {
         }
       });
       context.reportProgress(0.5, 'recording the checkpoints in the domain definition');
-      await this.mirrorCheckpoints(await this.requireManaged(client, name));
+      // A reverted VM comes back with new MACs: what its network saw before the revert cannot be tied to it.
+      await this.mirrorCheckpoints(await this.requireManaged(client, name), {
+        freshMacs: kind === 'vm.revert',
+      });
       this.options.logger.info('VM checkpoints changed', { vm: name, verb: kind, live: running });
       if (running && kind === 'vm.revert') {
         await this.reached('vm-revert:reverted-before-restart');
@@ -1382,14 +1389,18 @@ export class VmEngine {
    * libvirt's copy of the checkpoint list (and the private top's path) follows the disk manifest, the truth. A
    * failure here is logged, not thrown: the change itself is done, and every start redefines the domain anyway.
    */
-  private async mirrorCheckpoints(vm: ManagedVm): Promise<void> {
+  private async mirrorCheckpoints(
+    vm: ManagedVm,
+    identity: { readonly freshMacs?: boolean } = {},
+  ): Promise<void> {
     try {
       const client = requireLibvirt(this.options.host);
       const template = await this.loadTemplate(vm.metadata.template);
       const image = await this.verifyVmImage(vm.metadata);
       const disks = await this.options.disks.diskPaths(vm.domain.name);
       const manifest = await this.options.disks.manifest(vm.domain.name);
-      await this.redefine(client, vm, template, image, disks, manifest.private?.checkpoints ?? []);
+      const checkpoints = manifest.private?.checkpoints ?? [];
+      await this.redefine(client, vm, template, image, disks, checkpoints, undefined, identity);
     } catch (error) {
       this.options.logger.warn(
         'mirroring the checkpoint list into the domain failed; the next start does it',
